@@ -1,0 +1,53 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace sluice::test {
+
+// A child process started with fork/exec, stopped by its PID (never by name). Its stdout is a
+// pipe the test can read line by line; stderr goes to the test's stderr.
+class process {
+public:
+    process() = default;
+    process(const std::string& program, const std::vector<std::string>& args,
+            bool capture_stdout = true);
+    process(process&&) noexcept;
+    process& operator=(process&&) noexcept;
+    process(const process&) = delete;
+    process& operator=(const process&) = delete;
+    ~process();
+
+    pid_t pid() const noexcept { return pid_; }
+    bool running();
+
+    // Reads one line of stdout (without '\n'); empty optional-like "" on EOF or timeout, with
+    // `ok` false.
+    std::string read_line(std::chrono::milliseconds timeout, bool* ok = nullptr);
+    // Reads lines until one contains `needle`; returns it, or "" on EOF/timeout.
+    std::string wait_for_line(const std::string& needle, std::chrono::milliseconds timeout);
+
+    // Sends a signal and waits for the exit; returns the exit status (as from waitpid's
+    // WEXITSTATUS), or -signal when killed by one, or -1000 when it did not exit in time.
+    int stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // Waits for the exit without signalling.
+    int wait(std::chrono::milliseconds timeout);
+
+private:
+    pid_t pid_ = -1;
+    int stdout_fd_ = -1;
+    std::string pending_;
+    int status_ = 0;
+    bool reaped_ = false;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+unsigned short free_port();
+
+// Path of a program built by this project, e.g. binary("sluice").
+std::string binary(const std::string& name);
+
+}  // namespace sluice::test
