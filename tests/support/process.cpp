@@ -23,7 +23,8 @@ process::process(const std::string& program, const std::vector<std::string>& arg
     if (capture_stdout && pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(program.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -38,7 +39,9 @@ process::process(const std::string& program, const std::vector<std::string>& arg
     }
 }
 
-process::process(process&& o) noexcept { *this = std::move(o); }
+process::process(process&& o) noexcept {
+    *this = std::move(o);
+}
 
 process& process::operator=(process&& o) noexcept {
     if (this != &o) {

@@ -11,7 +11,7 @@ namespace sluice::test {
 // A child process started with fork/exec, stopped by its PID (never by name). Its stdout is a
 // pipe the test can read line by line; stderr goes to the test's stderr.
 class process {
-public:
+  public:
     process() = default;
     process(const std::string& program, const std::vector<std::string>& args,
             bool capture_stdout = true);
@@ -36,7 +36,7 @@ public:
     // Waits for the exit without signalling.
     int wait(std::chrono::milliseconds timeout);
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
     std::string pending_;

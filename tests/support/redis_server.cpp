@@ -14,8 +14,10 @@ namespace {
 std::string shell_quote(const std::string& s) {
     std::string out = "'";
     for (char c : s) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
     }
     return out + "'";
 }
@@ -30,18 +32,29 @@ redis_server::redis_server(std::vector<std::string> extra)
     start();
 }
 
-redis_server::~redis_server() { stop(); }
+redis_server::~redis_server() {
+    stop();
+}
 
-std::string redis_server::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+std::string redis_server::url() const {
+    return "redis://127.0.0.1:" + std::to_string(port_);
+}
 
 void redis_server::start() {
-    std::vector<std::string> args = {"--port",       std::to_string(port_),
-                                     "--bind",       "127.0.0.1",
-                                     "--save",       "",
-                                     "--appendonly", "no",
-                                     "--daemonize",  "no",
-                                     "--loglevel",   "warning",
-                                     "--enable-debug-command", "yes"};
+    std::vector<std::string> args = {"--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--daemonize",
+                                     "no",
+                                     "--loglevel",
+                                     "warning",
+                                     "--enable-debug-command",
+                                     "yes"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     proc_ = process("/usr/bin/redis-server", args, /*capture_stdout=*/true);
     wait_ready(std::chrono::seconds(10));
@@ -63,16 +76,19 @@ void redis_server::wait_ready(std::chrono::milliseconds timeout) {
 std::string redis_server::cli(const std::vector<std::string>& args) const {
     std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port_);
     if (!password_.empty()) cmd += " --no-auth-warning -a " + shell_quote(password_);
-    for (const auto& a : args) cmd += " " + shell_quote(a);
+    for (const auto& a : args)
+        cmd += " " + shell_quote(a);
     cmd += " 2>/dev/null";
     std::string out;
     if (FILE* f = ::popen(cmd.c_str(), "r")) {
         std::array<char, 4096> buf{};
         std::size_t n;
-        while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
+        while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+            out.append(buf.data(), n);
         ::pclose(f);
     }
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+        out.pop_back();
     return out;
 }
 

@@ -11,7 +11,7 @@ namespace sluice::test {
 // A real redis-server on a free loopback port, private to one test: no persistence, stopped by
 // PID when the object goes away. restart() keeps the port, so clients can reconnect to it.
 class redis_server {
-public:
+  public:
     // `extra` is appended to the command line, e.g. {"--requirepass", "secret"}.
     explicit redis_server(std::vector<std::string> extra = {});
     ~redis_server();
@@ -19,16 +19,19 @@ public:
     unsigned short port() const noexcept { return port_; }
     std::string url() const;  // redis://127.0.0.1:<port>
 
-    void stop();     // SIGKILL: the abrupt death a client must survive
-    void start();    // on the same port
-    void restart() { stop(); start(); }
+    void stop();   // SIGKILL: the abrupt death a client must survive
+    void start();  // on the same port
+    void restart() {
+        stop();
+        start();
+    }
     bool running() { return proc_.running(); }
 
     // Runs redis-cli against this server and returns its stdout, trimmed (test setup and checks
     // that must not depend on the client under test).
     std::string cli(const std::vector<std::string>& args) const;
 
-private:
+  private:
     void wait_ready(std::chrono::milliseconds timeout);
 
     unsigned short port_;
