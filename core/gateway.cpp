@@ -1,0 +1,124 @@
+#include "core/gateway.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "core/admin.hpp"
+#include "core/shard.hpp"
+#include "http/server.hpp"
+#include "resp/script.hpp"
+#include "sliding_log_lua.hpp"
+
+namespace sluice::core {
+
+namespace {
+
+constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+// CONTRACT.md: in-flight requests get at most this long to finish after SIGINT/SIGTERM.
+constexpr std::chrono::milliseconds drain_grace{5000};
+
+asio::ip::tcp::endpoint resolve(asio::io_context& ctx, const endpoint& e) {
+    asio::ip::tcp::resolver resolver{ctx};
+    auto results =
+        resolver.resolve(e.host, std::to_string(e.port), asio::ip::tcp::resolver::passive);
+    return results.begin()->endpoint();
+}
+
+std::string text(const asio::ip::tcp::endpoint& ep) {
+    auto a = ep.address();
+    std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+struct gateway::impl {
+    explicit impl(config c) : cfg{std::move(c)}, script{std::string(sliding_log_lua)} {}
+
+    asio::awaitable<void> admin_accept_loop() {
+        while (admin_acceptor.is_open()) {
+            auto [ec, socket] = co_await admin_acceptor.async_accept(nothrow);
+            if (ec) {
+                if (!admin_acceptor.is_open()) break;
+                continue;
+            }
+            asio::co_spawn(
+                admin_ctx,
+                http::serve_connection(std::move(socket), *admin, admin_limits, admin_control),
+                [](std::exception_ptr) {});
+        }
+    }
+
+    config cfg;
+    resp::script script;
+    std::vector<std::unique_ptr<shard>> shards;
+    std::vector<std::thread> threads;
+
+    asio::io_context admin_ctx{1};
+    asio::ip::tcp::acceptor admin_acceptor{admin_ctx};
+    std::unique_ptr<admin_handler> admin;
+    http::server_limits admin_limits;
+    http::connection_control admin_control{admin_ctx.get_executor()};
+};
+
+gateway::gateway(config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {
+    auto& m = *impl_;
+    auto listen_at = resolve(m.admin_ctx, m.cfg.listen);
+    for (unsigned i = 0; i < m.cfg.threads; ++i) {
+        m.shards.push_back(std::make_unique<shard>(i, m.cfg, m.script));
+        // With port 0 the first shard's kernel-chosen port is the one all shards share.
+        listen_at = m.shards.back()->listen(listen_at);
+    }
+    auto admin_at = resolve(m.admin_ctx, m.cfg.admin);
+    m.admin_acceptor.open(admin_at.protocol());
+    m.admin_acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    m.admin_acceptor.bind(admin_at);
+    m.admin_acceptor.listen();
+    m.admin = std::make_unique<admin_handler>(m.shards);
+
+    std::printf("sluice: listening on %s (%u shard%s)\n", text(listen_at).c_str(), m.cfg.threads,
+                m.cfg.threads == 1 ? "" : "s");
+    std::printf("sluice: admin on %s\n", text(m.admin_acceptor.local_endpoint()).c_str());
+    std::fflush(stdout);
+}
+
+gateway::~gateway() {
+    for (auto& t : impl_->threads) {
+        if (t.joinable()) t.join();
+    }
+}
+
+int gateway::run() {
+    auto& m = *impl_;
+    std::signal(SIGPIPE, SIG_IGN);
+    for (auto& s : m.shards)
+        m.threads.emplace_back([s = s.get()] { s->run(); });
+
+    asio::signal_set signals{m.admin_ctx, SIGINT, SIGTERM};
+    signals.async_wait([&m](const std::error_code& ec, int) {
+        if (ec) return;
+        // Refuse new connections at once, everywhere; then let each shard drain on its own.
+        for (auto& s : m.shards)
+            s->shutdown(drain_grace);
+        std::error_code ignored;
+        m.admin_acceptor.close(ignored);
+        m.admin_control.stop();
+    });
+    asio::co_spawn(m.admin_ctx, m.admin_accept_loop(), asio::detached);
+    m.admin_ctx.run();
+
+    for (auto& t : m.threads)
+        t.join();
+    return 0;
+}
+
+}  // namespace sluice::core

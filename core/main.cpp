@@ -1,1 +1,32 @@
-int main() { return 0; }
+// sluice: a rate-limiting API gateway. See README.md and CONTRACT.md for what it promises.
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <variant>
+
+#include "core/config.hpp"
+#include "core/gateway.hpp"
+
+int main(int argc, char** argv) {
+    using namespace sluice::core;
+    parse_result parsed;
+    try {
+        parsed = parse_args(argc, argv, std::getenv("REDIS_URL"));
+    } catch (const usage_error& e) {
+        std::cerr << e.what() << '\n';
+        return 2;
+    }
+    if (std::holds_alternative<help_requested>(parsed)) {
+        std::cout << help_text();
+        return 0;
+    }
+    try {
+        gateway gw{std::get<config>(std::move(parsed))};
+        return gw.run();
+    } catch (const std::exception& e) {
+        // Start-up only: a listener that cannot be bound, a thread that cannot start.
+        std::cerr << "sluice: " << e.what() << '\n';
+        return 1;
+    }
+}

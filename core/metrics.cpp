@@ -1,0 +1,116 @@
+#include "core/metrics.hpp"
+
+#include <cstdio>
+
+namespace sluice::core {
+
+namespace {
+
+void line(std::string& out, const char* name, const char* labels, std::uint64_t v) {
+    out += name;
+    out += labels;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+template <class F>
+std::uint64_t sum(std::span<const shard_metrics* const> shards, F f) {
+    std::uint64_t s = 0;
+    for (const auto* m : shards)
+        s += f(*m);
+    return s;
+}
+
+}  // namespace
+
+std::string render_metrics(std::span<const shard_metrics* const> shards,
+                           std::span<const redis_view> redis) {
+    std::string out;
+    out.reserve(4096);
+
+    header(out, "sluice_requests_total", "counter", "Requests by limiter decision.");
+    line(out, "sluice_requests_total", "{decision=\"allowed\"}",
+         sum(shards, [](auto& m) { return m.allowed.get(); }));
+    line(out, "sluice_requests_total", "{decision=\"rejected\"}",
+         sum(shards, [](auto& m) { return m.rejected.get(); }));
+    line(out, "sluice_requests_total", "{decision=\"error\"}",
+         sum(shards, [](auto& m) { return m.errors.get(); }));
+
+    header(out, "sluice_failed_open_total", "counter",
+           "Requests served although Redis could not decide (--redis-failure allow).");
+    line(out, "sluice_failed_open_total", "",
+         sum(shards, [](auto& m) { return m.failed_open.get(); }));
+
+    auto opened = sum(shards, [](auto& m) { return m.connections_opened.get(); });
+    auto closed = sum(shards, [](auto& m) { return m.connections_closed.get(); });
+    header(out, "sluice_connections_total", "counter", "Client connections accepted.");
+    line(out, "sluice_connections_total", "", opened);
+    header(out, "sluice_open_connections", "gauge", "Client connections open now.");
+    line(out, "sluice_open_connections", "", opened >= closed ? opened - closed : 0);
+
+    header(out, "sluice_decision_duration_seconds", "histogram",
+           "Time from a request's arrival at the limiter to its decision.");
+    std::uint64_t cumulative = 0;
+    char labels[64];
+    for (std::size_t i = 0; i <= latency_buckets_us.size(); ++i) {
+        cumulative += sum(shards, [i](auto& m) { return m.decision_latency.bucket(i); });
+        if (i < latency_buckets_us.size()) {
+            std::snprintf(labels, sizeof labels, "{le=\"%g\"}",
+                          static_cast<double>(latency_buckets_us[i]) / 1e6);
+        } else {
+            std::snprintf(labels, sizeof labels, "{le=\"+Inf\"}");
+        }
+        line(out, "sluice_decision_duration_seconds_bucket", labels, cumulative);
+    }
+    char sum_text[64];
+    std::snprintf(
+        sum_text, sizeof sum_text, "%.6f",
+        static_cast<double>(sum(shards, [](auto& m) { return m.decision_latency.sum_us(); })) /
+            1e6);
+    out += "sluice_decision_duration_seconds_sum ";
+    out += sum_text;
+    out += '\n';
+    line(out, "sluice_decision_duration_seconds_count", "", cumulative);
+
+    auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {
+        header(out, name, type, help);
+        for (std::size_t i = 0; i < redis.size(); ++i) {
+            char l[32];
+            std::snprintf(l, sizeof l, "{shard=\"%zu\"}", i);
+            line(out, name, l, get(redis[i]));
+        }
+    };
+    per_shard("sluice_redis_connected", "gauge", "1 while the shard's Redis connection is up.",
+              [](const redis_view& r) -> std::uint64_t { return r.connected ? 1 : 0; });
+    per_shard("sluice_redis_round_trips_total", "counter", "Replies received from Redis.",
+              [](const redis_view& r) { return r.round_trips; });
+    per_shard("sluice_redis_writes_total", "counter",
+              "Writes to Redis; round trips per write is the pipelining factor.",
+              [](const redis_view& r) { return r.writes; });
+    per_shard("sluice_redis_timeouts_total", "counter", "Redis requests that timed out.",
+              [](const redis_view& r) { return r.timeouts; });
+    per_shard("sluice_redis_unavailable_total", "counter",
+              "Redis requests failed at once because the connection was down.",
+              [](const redis_view& r) { return r.failed_fast; });
+    per_shard("sluice_redis_reconnects_total", "counter", "Connections made to Redis.",
+              [](const redis_view& r) { return r.reconnects; });
+    per_shard("sluice_redis_script_reloads_total", "counter",
+              "Scripts reloaded after NOSCRIPT (script cache flushed, restart, failover).",
+              [](const redis_view& r) { return r.noscript_reloads; });
+    return out;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,246 @@
+#include "core/shard.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <charconv>
+#include <cstring>
+#include <exception>
+
+#include "resp/script.hpp"
+
+namespace sluice::core {
+
+namespace {
+
+constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// SO_REUSEPORT: several sockets bound to one address, the kernel hashing each new connection to
+// one of them. Asio has no option type for it.
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+constexpr std::string_view json = "application/json";
+constexpr std::string_view ok_body = R"({"status":"ok"})";
+constexpr std::string_view unavailable_body = R"({"error":"limiter_unavailable"})";
+
+std::int64_t ceil_seconds(std::int64_t ms) noexcept {
+    return ms <= 0 ? 0 : (ms + 999) / 1000;
+}
+
+ip_address to_ip(const asio::ip::address& a) noexcept {
+    if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_bytes());
+    return ip_address::from_v6(a.to_v6().to_bytes());
+}
+
+resp::connection_config redis_config(const config& cfg) {
+    resp::connection_config rc;
+    rc.host = cfg.redis.host;
+    rc.port = cfg.redis.port;
+    rc.user = cfg.redis.user;
+    rc.password = cfg.redis.password;
+    rc.db = cfg.redis.db;
+    // /readyz must see an outage within 3 s and a recovery within 5 s: a silent Redis is found by
+    // the health check in at most interval + timeout, a returning one by the next reconnect.
+    rc.connect_timeout = std::chrono::milliseconds(1000);
+    rc.health_interval = std::chrono::milliseconds(1000);
+    rc.health_timeout = std::chrono::milliseconds(1000);
+    rc.reconnect_min = std::chrono::milliseconds(50);
+    rc.reconnect_max = std::chrono::milliseconds(1000);
+    return rc;
+}
+
+limit_policy policy_of(const config& cfg) {
+    limit_policy p;
+    p.limit = cfg.limit;
+    p.window = cfg.window;
+    p.key_prefix = cfg.key_prefix;
+    p.redis_timeout = cfg.redis_timeout;
+    return p;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// gateway_handler
+
+gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter,
+                                 shard_metrics& metrics)
+    : cfg_{cfg}, limiter_{limiter}, metrics_{metrics}, identifier_{cfg.key, cfg.trusted} {}
+
+std::unique_ptr<gateway_handler::scratch> gateway_handler::acquire() {
+    if (pool_.empty()) return std::make_unique<scratch>();
+    auto s = std::move(pool_.back());
+    pool_.pop_back();
+    return s;
+}
+
+void gateway_handler::release(std::unique_ptr<scratch> s) {
+    pool_.push_back(std::move(s));
+}
+
+asio::awaitable<void> gateway_handler::handle(const http::request& req,
+                                              const asio::ip::tcp::endpoint& peer,
+                                              http::response& res) {
+    auto s = acquire();
+
+    // X-Forwarded-For only matters behind a trusted proxy. Keep the last fields: those are the
+    // ones our own proxies appended.
+    std::array<std::string_view, 8> forwarded;
+    std::size_t nforwarded = 0;
+    if (!identifier_.trusted().empty()) {
+        for (const auto& h : req.fields()) {
+            if (!http::iequals(h.name, "x-forwarded-for")) continue;
+            if (nforwarded == forwarded.size()) {
+                std::move(forwarded.begin() + 1, forwarded.end(), forwarded.begin());
+                --nforwarded;
+            }
+            forwarded[nforwarded++] = h.value;
+        }
+    }
+    std::string_view header_value;
+    if (cfg_.key.type == key_source::kind::header) header_value = req.header(cfg_.key.header);
+    std::string_view client = identifier_.identify(
+        to_ip(peer.address()), {forwarded.data(), nforwarded}, header_value, s->identity);
+
+    decision d;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::error_code ec = co_await limiter_.check(client, s->limiter, d);
+    metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
+
+    res.add_header("Content-Type", json);
+    res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
+    if (ec) {
+        metrics_.errors.add();
+        if (cfg_.redis_failure == redis_failure::deny) {
+            res.set_status(503);
+            res.set_body(unavailable_body);
+        } else {
+            metrics_.failed_open.add();
+            res.set_body(ok_body);
+        }
+    } else if (d.allowed) {
+        metrics_.allowed.add();
+        res.add_header("X-RateLimit-Remaining", d.remaining);
+        res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
+        res.set_body(ok_body);
+    } else {
+        metrics_.rejected.add();
+        res.set_status(429);
+        res.add_header("Retry-After", std::max<std::int64_t>(1, ceil_seconds(d.retry_after_ms)));
+        res.add_header("X-RateLimit-Remaining", std::int64_t{0});
+        res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
+        char* out = s->body;
+        char* end = s->body + sizeof s->body;
+        auto put = [&](std::string_view text) {
+            std::memcpy(out, text.data(), text.size());
+            out += text.size();
+        };
+        auto num = [&](std::int64_t v) { out = std::to_chars(out, end, v).ptr; };
+        put(R"({"error":"too_many_requests","limit":)");
+        num(cfg_.limit);
+        put(R"(,"window_ms":)");
+        num(cfg_.window.count());
+        put(R"(,"retry_after_ms":)");
+        num(d.retry_after_ms);
+        put("}");
+        res.set_body({s->body, static_cast<std::size_t>(out - s->body)});
+    }
+    // The body may point into `s`: the server copies it as soon as this coroutine returns, before
+    // any other coroutine of this loop runs and could take `s` from the pool.
+    release(std::move(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// shard
+
+shard::shard(unsigned index, const config& cfg, const resp::script& script)
+    : index_{index},
+      ctx_{1},
+      acceptor_{ctx_},
+      redis_{ctx_.get_executor(), redis_config(cfg)},
+      limiter_{redis_, script, policy_of(cfg)},
+      handler_{cfg, limiter_, metrics_},
+      control_{ctx_.get_executor()} {}
+
+shard::~shard() = default;
+
+asio::ip::tcp::endpoint shard::listen(const asio::ip::tcp::endpoint& at) {
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor_.set_option(reuse_port(true));
+    acceptor_.bind(at);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    accepting_ = true;
+    return acceptor_.local_endpoint();
+}
+
+void shard::run() {
+    redis_.start();
+    if (accepting_) asio::co_spawn(ctx_, accept_loop(), asio::detached);
+    ctx_.run();
+}
+
+asio::awaitable<void> shard::accept_loop() {
+    asio::steady_timer backoff{ctx_};
+    while (acceptor_.is_open()) {
+        auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+        if (ec) {
+            // Out of descriptors or memory: the backlog keeps the connection for a moment, and
+            // spinning on accept would only burn the core that should be freeing them.
+            backoff.expires_after(std::chrono::milliseconds(10));
+            co_await backoff.async_wait(nothrow);
+            continue;
+        }
+        metrics_.connections_opened.add();
+        asio::co_spawn(ctx_, serve(std::move(socket)), [](std::exception_ptr) {});
+    }
+}
+
+asio::awaitable<void> shard::serve(asio::ip::tcp::socket socket) {
+    struct closed {
+        shard_metrics& m;
+        ~closed() { m.connections_closed.add(); }
+    } on_exit{metrics_};
+    co_await http::serve_connection(std::move(socket), handler_, limits_, control_);
+}
+
+void shard::shutdown(std::chrono::milliseconds grace) {
+    asio::post(ctx_, [this, grace] {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        control_.stop();
+        asio::co_spawn(ctx_, drain(grace), asio::detached);
+    });
+}
+
+asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer{ctx_};
+    timer.expires_after(grace);
+    co_await (control_.wait_closed() || timer.async_wait(nothrow));
+    if (control_.active() != 0) {
+        control_.abort();
+        co_await control_.wait_closed();
+    }
+    redis_.stop();
+}
+
+redis_view shard::redis_stats() const noexcept {
+    const auto& s = redis_.stats();
+    redis_view v;
+    v.connected = redis_.connected();
+    v.round_trips = s.replies.load(std::memory_order_relaxed);
+    v.writes = s.writes.load(std::memory_order_relaxed);
+    v.timeouts = s.timeouts.load(std::memory_order_relaxed);
+    v.failed_fast = s.failed_fast.load(std::memory_order_relaxed);
+    v.reconnects = s.connects.load(std::memory_order_relaxed);
+    v.noscript_reloads = s.noscript_retries.load(std::memory_order_relaxed);
+    return v;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace sluice::core {
+
+// A counter with one writer (its shard's thread) and any number of readers (the admin thread).
+// The increment is a plain load and store, not a locked read-modify-write: only the owning
+// thread writes, so no update can be lost, and a reader sees some recent value.
+class counter {
+  public:
+    void add(std::uint64_t n = 1) noexcept {
+        v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+  private:
+    std::atomic<std::uint64_t> v_{0};
+};
+
+// Decision latency buckets in microseconds (upper bounds, Prometheus `le`). A decision is one
+// Redis round trip: tens of microseconds on loopback, up to --redis-timeout when Redis stalls.
+inline constexpr std::array<std::uint64_t, 14> latency_buckets_us = {
+    50,     100,    250,    500,     1'000,   2'500,   5'000,
+    10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000};
+
+class latency_histogram {
+  public:
+    void observe(std::chrono::nanoseconds d) noexcept {
+        auto us = static_cast<std::uint64_t>(d.count() / 1000);
+        std::size_t i = 0;
+        while (i < latency_buckets_us.size() && us > latency_buckets_us[i])
+            ++i;
+        buckets_[i].add();
+        sum_us_.add(us);
+    }
+    // Per-bucket (not cumulative) counts; the last is +Inf.
+    std::uint64_t bucket(std::size_t i) const noexcept { return buckets_[i].get(); }
+    std::uint64_t sum_us() const noexcept { return sum_us_.get(); }
+
+  private:
+    std::array<counter, latency_buckets_us.size() + 1> buckets_;
+    counter sum_us_;
+};
+
+// Everything one shard counts. Each shard owns one; /metrics sums them.
+struct shard_metrics {
+    counter allowed;
+    counter rejected;
+    counter errors;       // Redis could not decide (down, timeout, bad reply)
+    counter failed_open;  // of `errors`, served anyway under --redis-failure allow
+    counter connections_opened;
+    counter connections_closed;
+    latency_histogram decision_latency;
+};
+
+// The Redis side of a shard, as /metrics reports it (read from the connection's own counters).
+struct redis_view {
+    bool connected = false;
+    std::uint64_t round_trips = 0;  // replies received
+    std::uint64_t writes = 0;
+    std::uint64_t timeouts = 0;
+    std::uint64_t failed_fast = 0;
+    std::uint64_t reconnects = 0;
+    std::uint64_t noscript_reloads = 0;
+};
+
+// Prometheus text exposition format 0.0.4 of every shard's metrics.
+std::string render_metrics(std::span<const shard_metrics* const> shards,
+                           std::span<const redis_view> redis);
+
+}  // namespace sluice::core

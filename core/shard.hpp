@@ -1,0 +1,96 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "core/client_key.hpp"
+#include "core/config.hpp"
+#include "core/limiter.hpp"
+#include "core/metrics.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+#include "http/server.hpp"
+#include "resp/connection.hpp"
+
+namespace sluice::resp {
+class script;
+}
+
+namespace sluice::core {
+
+// Answers the public listener's requests: identify the client, ask the limiter, write 200, 429
+// or 503 exactly as CONTRACT.md says. One per shard; called by every connection of the shard.
+class gateway_handler {
+  public:
+    gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics);
+
+    asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
+                                 http::response& res);
+
+  private:
+    // Buffers one request in flight needs; pooled so that a warm shard decides without
+    // allocating. The pool grows to the shard's peak concurrency and stays there.
+    struct scratch {
+        limiter_scratch limiter;
+        identity_buffer identity;
+        char body[160];
+    };
+    std::unique_ptr<scratch> acquire();
+    void release(std::unique_ptr<scratch> s);
+
+    const config& cfg_;
+    sliding_log_limiter& limiter_;
+    shard_metrics& metrics_;
+    client_identifier identifier_;
+    std::vector<std::unique_ptr<scratch>> pool_;
+};
+
+// One thread's share of the gateway: its own event loop, its own SO_REUSEPORT listener (the
+// kernel spreads new connections over the shards' listeners), its own Redis connection. Nothing
+// in it is touched by another thread except the counters the admin listener reads.
+class shard {
+  public:
+    shard(unsigned index, const config& cfg, const resp::script& script);
+    ~shard();
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    // Binds the public listener. Every shard binds the same address; with port 0 the first shard
+    // picks it and the others follow. Returns the bound endpoint. Throws std::system_error.
+    asio::ip::tcp::endpoint listen(const asio::ip::tcp::endpoint& at);
+
+    // The thread body: runs the event loop until shutdown has drained it.
+    void run();
+
+    // Thread-safe (posts to the shard's loop): closes the listener at once, lets connections
+    // finish the request they are in (Connection: close) for up to `grace`, then closes the rest
+    // and the Redis connection, and lets run() return.
+    void shutdown(std::chrono::milliseconds grace);
+
+    bool redis_connected() const noexcept { return redis_.connected(); }
+    redis_view redis_stats() const noexcept;
+    const shard_metrics& metrics() const noexcept { return metrics_; }
+
+  private:
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+    asio::awaitable<void> drain(std::chrono::milliseconds grace);
+
+    unsigned index_;
+    // Declared first, destroyed last: every I/O object below belongs to it.
+    asio::io_context ctx_;
+    asio::ip::tcp::acceptor acceptor_;
+    resp::connection redis_;
+    shard_metrics metrics_;
+    sliding_log_limiter limiter_;
+    gateway_handler handler_;
+    http::server_limits limits_;
+    http::connection_control control_;
+    bool accepting_ = false;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,253 @@
+// The sliding-log limiter against a real redis-server: the guarantees of CONTRACT.md.
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/limiter.hpp"
+#include "resp/connection.hpp"
+#include "resp/error.hpp"
+#include "resp/script.hpp"
+#include "sliding_log_lua.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace sluice::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer t{co_await asio::this_coro::executor};
+    t.expires_after(d);
+    co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+// A connection to a private redis-server plus a limiter with `policy`, and a way to run a test
+// body on the event loop.
+struct fixture {
+    explicit fixture(limit_policy policy)
+        : conn{ctx.get_executor(), config()}, limiter{conn, script, std::move(policy)} {}
+
+    resp::connection_config config() {
+        resp::connection_config cfg;
+        cfg.port = srv.port();
+        cfg.reconnect_min = 10ms;
+        return cfg;
+    }
+
+    template <class Body>
+    void run(Body body) {
+        bool finished = false;
+        conn.start();
+        asio::co_spawn(
+            ctx,
+            [&]() -> asio::awaitable<void> {
+                for (int i = 0; i < 500 && !conn.connected(); ++i)
+                    co_await sleep_for(5ms);
+                co_await body();
+                finished = true;
+                conn.stop();
+            },
+            asio::detached);
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (!(finished && conn.stopped()) && std::chrono::steady_clock::now() < deadline) {
+            ctx.run_for(50ms);
+        }
+        ASSERT_TRUE(finished);
+    }
+
+    asio::awaitable<decision> check(std::string_view client, std::error_code* ec_out = nullptr) {
+        limiter_scratch scratch;
+        decision d;
+        auto ec = co_await limiter.check(client, scratch, d);
+        if (ec_out)
+            *ec_out = ec;
+        else
+            EXPECT_FALSE(ec) << ec.message();
+        co_return d;
+    }
+
+    test::redis_server srv;
+    asio::io_context ctx;
+    resp::script script{std::string(sliding_log_lua)};
+    resp::connection conn;
+    sliding_log_limiter limiter;
+};
+
+limit_policy policy(int limit, std::chrono::milliseconds window) {
+    limit_policy p;
+    p.limit = limit;
+    p.window = window;
+    p.key_prefix = "test:";
+    p.redis_timeout = 2000ms;
+    return p;
+}
+
+TEST(SlidingLog, KeyHasTheClientInAHashTag) {
+    std::string key;
+    sliding_log_limiter::make_key(key, "sluice:", "ip:192.0.2.1");
+    EXPECT_EQ(key, "sluice:{ip:192.0.2.1}:log");
+}
+
+TEST(SlidingLog, FiveAllowedThenRejectedWithHeadersValues) {
+    fixture f{policy(5, 10'000ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 5; ++i) {
+            auto d = co_await f.check("ip:10.0.0.1");
+            EXPECT_TRUE(d.allowed) << i;
+            EXPECT_EQ(d.remaining, 4 - i);
+            EXPECT_GT(d.reset_ms, 9'000);
+            EXPECT_LE(d.reset_ms, 10'000);
+            EXPECT_EQ(d.retry_after_ms, 0);
+        }
+        auto d = co_await f.check("ip:10.0.0.1");
+        EXPECT_FALSE(d.allowed);
+        EXPECT_EQ(d.remaining, 0);
+        EXPECT_GT(d.retry_after_ms, 9'000);
+        EXPECT_LE(d.retry_after_ms, 10'000);
+        // Another client has its own budget.
+        EXPECT_TRUE((co_await f.check("ip:10.0.0.2")).allowed);
+        // Rejected requests are not recorded; the log holds exactly the allowed ones.
+        EXPECT_EQ(f.srv.cli({"ZCARD", "test:{ip:10.0.0.1}:log"}), "5");
+        // Every key has a TTL no longer than window + 5 s.
+        auto ttl = std::stoll(f.srv.cli({"PTTL", "test:{ip:10.0.0.1}:log"}));
+        EXPECT_GT(ttl, 0);
+        EXPECT_LE(ttl, 15'000);
+    });
+}
+
+// 60 decisions for one key issued at once (one pipeline, many in the same millisecond): exactly
+// `limit` allowed. The textbook "timestamp as member" script would let more through.
+TEST(SlidingLog, ConcurrentRequestsInTheSameMillisecondAreAllCounted) {
+    fixture f{policy(5, 10'000ms)};
+    int allowed = 0, rejected = 0, done = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 60; ++i) {
+            asio::co_spawn(
+                f.ctx,
+                [&]() -> asio::awaitable<void> {
+                    auto d = co_await f.check("ip:198.51.100.7");
+                    (d.allowed ? allowed : rejected)++;
+                    ++done;
+                },
+                asio::detached);
+        }
+        while (done < 60)
+            co_await sleep_for(1ms);
+    });
+    EXPECT_EQ(allowed, 5);
+    EXPECT_EQ(rejected, 55);
+    EXPECT_EQ(f.srv.cli({"ZCARD", "test:{ip:198.51.100.7}:log"}), "5");
+}
+
+// The window slides: a request is allowed again exactly when the oldest leaves, not at a fixed
+// boundary, and retry_after says when.
+TEST(SlidingLog, AllowedAgainWhenTheOldestLeavesTheWindow) {
+    fixture f{policy(2, 400ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("c")).allowed);
+        co_await sleep_for(200ms);
+        EXPECT_TRUE((co_await f.check("c")).allowed);
+        auto rejected = co_await f.check("c");
+        EXPECT_FALSE(rejected.allowed);
+        // The first request is ~200 ms old: it leaves in ~200 ms.
+        EXPECT_GT(rejected.retry_after_ms, 100);
+        EXPECT_LE(rejected.retry_after_ms, 210);
+        co_await sleep_for(std::chrono::milliseconds(rejected.retry_after_ms + 20));
+        auto again = co_await f.check("c");
+        EXPECT_TRUE(again.allowed);
+        EXPECT_EQ(again.remaining, 0);
+        // The second request is still in the window: the next one is rejected.
+        EXPECT_FALSE((co_await f.check("c")).allowed);
+    });
+}
+
+// Idle clients leave nothing behind.
+TEST(SlidingLog, IdleKeysExpire) {
+    fixture f{policy(3, 200ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("idle")).allowed);
+        EXPECT_EQ(f.srv.cli({"EXISTS", "test:{idle}:log"}), "1");
+        co_await sleep_for(350ms);
+        EXPECT_EQ(f.srv.cli({"EXISTS", "test:{idle}:log"}), "0");
+    });
+}
+
+TEST(SlidingLog, ScriptFlushMidRunChangesNothing) {
+    fixture f{policy(3, 10'000ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("k")).allowed);
+        f.srv.cli({"SCRIPT", "FLUSH"});
+        EXPECT_TRUE((co_await f.check("k")).allowed);
+        EXPECT_TRUE((co_await f.check("k")).allowed);
+        f.srv.cli({"SCRIPT", "FLUSH"});
+        EXPECT_FALSE((co_await f.check("k")).allowed);
+        EXPECT_GE(f.conn.stats().noscript_retries.load(), 2u);
+    });
+}
+
+// A log that holds more entries than the limit (the limit was lowered while it was live): the
+// retry time is when enough entries have left, not when the oldest has.
+TEST(SlidingLog, LoweredLimitWaitsForEnoughEntriesToLeave) {
+    fixture f{policy(2, 10'000ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        auto now_us = [&] {
+            auto t = f.srv.cli({"TIME"});
+            auto nl = t.find('\n');
+            return std::stoll(t.substr(0, nl)) * 1'000'000 + std::stoll(t.substr(nl + 1));
+        };
+        long long now = now_us();
+        // Four entries aged 9 s, 8 s, 7 s and 1 s: with limit 2, two must leave (the 8 s one
+        // leaves in ~2 s).
+        for (auto [age_ms, m] : {std::pair{9000, "a"}, {8000, "b"}, {7000, "c"}, {1000, "d"}}) {
+            f.srv.cli({"ZADD", "test:{low}:log", std::to_string(now - age_ms * 1000LL), m});
+        }
+        auto d = co_await f.check("low");
+        EXPECT_FALSE(d.allowed);
+        EXPECT_GT(d.retry_after_ms, 1'800);
+        EXPECT_LE(d.retry_after_ms, 2'100);
+        EXPECT_GT(d.reset_ms, 800);
+        EXPECT_LE(d.reset_ms, 1'100);
+    });
+}
+
+TEST(SlidingLog, RedisDownIsAnErrorNotADecision) {
+    fixture f{policy(5, 10'000ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("x")).allowed);
+        f.srv.stop();
+        for (int i = 0; i < 200 && f.conn.connected(); ++i)
+            co_await sleep_for(5ms);
+        std::error_code ec;
+        co_await f.check("x", &ec);
+        EXPECT_EQ(ec, resp::errc::not_connected);
+    });
+}
+
+TEST(SlidingLog, SlowRedisIsATimeout) {
+    auto p = policy(5, 10'000ms);
+    p.redis_timeout = 100ms;
+    fixture f{p};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("x")).allowed);
+        std::thread([&] { f.srv.cli({"DEBUG", "SLEEP", "0.4"}); }).detach();
+        co_await sleep_for(50ms);
+        std::error_code ec;
+        co_await f.check("x", &ec);
+        EXPECT_EQ(ec, resp::errc::timeout);
+        co_await sleep_for(450ms);
+        EXPECT_TRUE((co_await f.check("x")).allowed);
+    });
+}
+
+}  // namespace
+}  // namespace sluice::core
