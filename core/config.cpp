@@ -1,0 +1,303 @@
+#include "core/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <thread>
+
+#include "core/duration.hpp"
+#include "resp/error.hpp"
+
+namespace sluice::core {
+
+namespace {
+
+constexpr std::string_view default_redis_url = "redis://127.0.0.1:6379";
+
+// A value echoed in a message stays on one line whatever it holds.
+std::string quote(std::string_view value) {
+    std::string out = "\"";
+    for (const char c : value) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u == 0x7f) {
+            constexpr std::string_view hex = "0123456789abcdef";
+            out.append("\\x");
+            out.push_back(hex[u >> 4]);
+            out.push_back(hex[u & 0xf]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    out.push_back('"');
+    return out;
+}
+
+[[noreturn]] void fail(std::string_view flag, std::string_view expected, std::string_view got) {
+    std::string message = "sluice: ";
+    message.append(flag).append(": expected ").append(expected).append(", got ");
+    message.append(quote(got));
+    throw usage_error(message);
+}
+
+template <typename T>
+std::optional<T> parse_unsigned(std::string_view s) noexcept {
+    if (s.empty() ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    T value{};
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+    return value;
+}
+
+bool is_name_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+std::optional<endpoint> parse_endpoint(std::string_view text) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return std::nullopt;
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+        const auto address = ip_address::parse(host);
+        if (!address || host.find(':') == std::string_view::npos) return std::nullopt;
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.empty() || !std::all_of(host.begin(), host.end(), is_name_char)) {
+            return std::nullopt;
+        }
+        // Digits and dots can only be meant as an IPv4 address, so it must be a valid one.
+        const bool looks_v4 = std::all_of(
+            host.begin(), host.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+        if (looks_v4 && !ip_address::parse(host)) return std::nullopt;
+    }
+    const auto number = port.size() <= 5 ? parse_unsigned<unsigned>(port) : std::nullopt;
+    if (!number || *number > 65535) return std::nullopt;
+    return endpoint{std::string(host), static_cast<std::uint16_t>(*number)};
+}
+
+resp::redis_url parse_redis(std::string_view flag, std::string_view text) {
+    resp::redis_url url;
+    const std::error_code ec = resp::parse_redis_url(text, url);
+    if (ec == resp::errc::unsupported_scheme) {
+        fail(flag, "a redis:// URL (TLS, rediss://, is not supported yet)",
+             resp::redact_redis_url(text));
+    }
+    if (ec) fail(flag, "redis://[[user]:password@]host[:port][/db]", resp::redact_redis_url(text));
+    return url;
+}
+
+std::chrono::milliseconds parse_positive_duration(std::string_view flag, std::string_view text) {
+    const auto parsed = parse_duration(text, zero_duration::reject);
+    if (!parsed) fail(flag, describe(parsed.error), text);
+    return parsed.value;
+}
+
+void add_trusted(std::string_view flag, std::string_view list, trusted_proxies& trusted) {
+    while (true) {
+        const auto comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+            item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+            item.remove_suffix(1);
+        const auto parsed = cidr::parse(item);
+        switch (parsed.error) {
+            case cidr_errc::ok:
+                trusted.add(parsed.range);
+                break;
+            case cidr_errc::invalid_address:
+                fail(flag, "CIDR[,CIDR...] such as 10.0.0.0/8 or ::1", item);
+            case cidr_errc::invalid_prefix:
+                fail(flag, "a prefix length of 0-32 (IPv4) or 0-128 (IPv6)", item);
+            case cidr_errc::host_bits_set:
+                fail(flag, "a range whose address has no bits set past the prefix", item);
+        }
+        if (comma == std::string_view::npos) break;
+        list = list.substr(comma + 1);
+    }
+}
+
+void apply(std::string_view flag, std::string_view value, config& cfg, bool& redis_given) {
+    if (flag == "--listen" || flag == "--admin") {
+        const auto parsed = parse_endpoint(value);
+        if (!parsed)
+            fail(flag, "HOST:PORT (port 0-65535), e.g. 127.0.0.1:8080 or [::1]:8080", value);
+        (flag == "--listen" ? cfg.listen : cfg.admin) = *parsed;
+    } else if (flag == "--redis") {
+        cfg.redis = parse_redis(flag, value);
+        cfg.redis_url_text.assign(value);
+        redis_given = true;
+    } else if (flag == "--threads") {
+        const auto n = value.size() <= 10 ? parse_unsigned<unsigned>(value) : std::nullopt;
+        if (!n || *n < 1 || *n > max_threads) {
+            fail(flag, "an integer from 1 to " + std::to_string(max_threads), value);
+        }
+        cfg.threads = *n;
+    } else if (flag == "--limit") {
+        const auto n = parse_unsigned<std::uint64_t>(value);
+        if (!n || *n < 1) fail(flag, "a positive integer", value);
+        if (*n > static_cast<std::uint64_t>(max_limit)) {
+            fail(flag, "a positive integer up to " + std::to_string(max_limit), value);
+        }
+        cfg.limit = static_cast<int>(*n);
+    } else if (flag == "--window") {
+        cfg.window = parse_positive_duration(flag, value);
+    } else if (flag == "--algorithm") {
+        if (value != to_string(algorithm::sliding_log)) fail(flag, "one of: sliding-log", value);
+        cfg.algorithm = algorithm::sliding_log;
+    } else if (flag == "--key") {
+        auto parsed = key_source::parse(value);
+        if (!parsed) fail(flag, "ip or header:NAME (NAME an HTTP header name)", value);
+        cfg.key = std::move(*parsed);
+    } else if (flag == "--trust-proxy") {
+        add_trusted(flag, value, cfg.trusted);
+    } else if (flag == "--redis-timeout") {
+        cfg.redis_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--redis-failure") {
+        if (value == "allow") {
+            cfg.redis_failure = redis_failure::allow;
+        } else if (value == "deny") {
+            cfg.redis_failure = redis_failure::deny;
+        } else {
+            fail(flag, "allow or deny", value);
+        }
+    } else if (flag == "--key-prefix") {
+        const bool bad = std::any_of(value.begin(), value.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return c == '{' || c == '}' || u < 0x20 || u == 0x7f;
+        });
+        if (bad) fail(flag, "a prefix without '{', '}' or control characters", value);
+        cfg.key_prefix.assign(value);
+    }
+}
+
+constexpr std::string_view flags_with_value[] = {
+    "--listen",    "--admin", "--redis",       "--threads",       "--limit",         "--window",
+    "--algorithm", "--key",   "--trust-proxy", "--redis-timeout", "--redis-failure", "--key-prefix",
+};
+
+unsigned default_threads() noexcept {
+    return std::clamp(std::thread::hardware_concurrency(), 1u, max_threads);
+}
+
+}  // namespace
+
+std::string endpoint::to_string() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string_view to_string(algorithm a) noexcept {
+    switch (a) {
+        case algorithm::sliding_log:
+            return "sliding-log";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(redis_failure f) noexcept {
+    return f == redis_failure::deny ? "deny" : "allow";
+}
+
+parse_result parse_args(int argc, const char* const* argv, const char* redis_url_env) {
+    config cfg;
+    cfg.threads = default_threads();
+    bool redis_given = false;
+    bool help = false;
+    std::optional<std::string> first_error;
+
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            help = true;
+            continue;
+        }
+        try {
+            if (!arg.starts_with("--") || arg == "--") {
+                throw usage_error("sluice: unexpected argument " + quote(arg) + " (see --help)");
+            }
+            const auto eq = arg.find('=');
+            const std::string_view flag = arg.substr(0, eq);
+            if (flag == "--help") throw usage_error("sluice: --help: takes no value");
+            if (std::find(std::begin(flags_with_value), std::end(flags_with_value), flag) ==
+                std::end(flags_with_value)) {
+                throw usage_error("sluice: unknown flag " + quote(flag) + " (see --help)");
+            }
+            std::string_view value;
+            if (eq != std::string_view::npos) {
+                value = arg.substr(eq + 1);
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                throw usage_error("sluice: " + std::string(flag) + ": missing value");
+            }
+            apply(flag, value, cfg, redis_given);
+        } catch (const usage_error& e) {
+            // Keep going: a --help later on the line still wins.
+            if (!first_error) first_error = e.what();
+        }
+    }
+
+    if (help) return help_requested{};
+    if (first_error) throw usage_error(*first_error);
+
+    if (!redis_given) {
+        const std::string_view env = redis_url_env != nullptr ? redis_url_env : "";
+        const std::string_view text = env.empty() ? default_redis_url : env;
+        cfg.redis = parse_redis("$REDIS_URL", text);
+        cfg.redis_url_text.assign(text);
+    }
+    return cfg;
+}
+
+std::string help_text() {
+    const std::string cores = std::to_string(default_threads());
+    std::string text =
+        "Usage: sluice [--FLAG VALUE | --FLAG=VALUE]...\n"
+        "\n"
+        "A rate-limiting HTTP gateway: every request is keyed by client, counted in Redis and\n"
+        "answered 200, or 429 once the client is over its limit.\n"
+        "\n"
+        "  --listen HOST:PORT         public listener; port 0 picks a free port\n"
+        "                             (default 127.0.0.1:8080)\n"
+        "  --admin HOST:PORT          admin listener: /healthz, /readyz, /metrics\n"
+        "                             (default 127.0.0.1:9090)\n"
+        "  --redis URL                redis://[[user]:password@]host[:port][/db]\n"
+        "                             (default $REDIS_URL, else redis://127.0.0.1:6379)\n"
+        "  --threads N                shards, one event loop thread each (default: cores, " +
+        cores +
+        ")\n"
+        "  --limit N                  requests allowed per window and client (default 5)\n"
+        "  --window DURATION          window length (default 10s)\n"
+        "  --algorithm NAME           limiter algorithm: sliding-log (default sliding-log)\n"
+        "  --key SOURCE               client identity: ip, or header:NAME (requests without\n"
+        "                             that header are keyed by ip) (default ip)\n"
+        "  --trust-proxy CIDR[,CIDR]  read X-Forwarded-For only from peers in these ranges;\n"
+        "                             the client is its rightmost untrusted address; may be\n"
+        "                             repeated (default none)\n"
+        "  --redis-timeout DURATION   how long a decision may wait for Redis (default 100ms)\n"
+        "  --redis-failure allow|deny when Redis cannot decide in time: serve the request, or\n"
+        "                             answer 503 (default allow)\n"
+        "  --key-prefix STR           prefix of every Redis key written (default sluice:)\n"
+        "  -h, --help                 print this help and exit\n"
+        "\n"
+        "DURATION is an integer with ms, s, m or h; a bare integer means seconds.\n"
+        "A bad flag or value exits 2.\n";
+    return text;
+}
+
+}  // namespace sluice::core

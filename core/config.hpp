@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "core/client_key.hpp"
+#include "resp/url.hpp"
+
+namespace sluice::core {
+
+// A bad command line. what() is the whole line to print, "sluice: --limit: expected a positive
+// integer, got "abc"", and the program exits 2.
+class usage_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// HOST:PORT of a listener. The host is an IP literal (IPv6 without brackets) or a name to
+// resolve; port 0 asks the kernel for a free port.
+struct endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+
+    std::string to_string() const;  // "127.0.0.1:8080", "[::1]:8080"
+
+    friend bool operator==(const endpoint&, const endpoint&) = default;
+};
+
+enum class algorithm : std::uint8_t { sliding_log };
+std::string_view to_string(algorithm a) noexcept;  // the --algorithm name, "sliding-log"
+
+// What a request gets when Redis cannot decide in time.
+enum class redis_failure : std::uint8_t { allow, deny };
+std::string_view to_string(redis_failure f) noexcept;
+
+// Everything `sluice` is told on its command line, validated. The defaults are the contract's.
+struct config {
+    endpoint listen{"127.0.0.1", 8080};
+    endpoint admin{"127.0.0.1", 9090};
+    std::string redis_url_text = "redis://127.0.0.1:6379";  // as given; may hold a password
+    resp::redis_url redis{"127.0.0.1", 6379, {}, {}, 0};
+    unsigned threads = 1;  // shards; parse_args defaults it to the number of cores
+    int limit = 5;
+    std::chrono::milliseconds window{10'000};
+    core::algorithm algorithm = core::algorithm::sliding_log;
+    key_source key;
+    trusted_proxies trusted;  // empty: X-Forwarded-For is never read
+    std::chrono::milliseconds redis_timeout{100};
+    core::redis_failure redis_failure = core::redis_failure::allow;
+    // May be empty (a Redis database of its own needs no prefix); never holds '{' or '}', which
+    // would move the Redis Cluster hash tag off the client identity.
+    std::string key_prefix = "sluice:";
+};
+
+struct help_requested {};
+
+// --help wins over everything else on the line, even over a bad flag before it.
+using parse_result = std::variant<config, help_requested>;
+
+// Parses `sluice`'s command line. Flags take "--flag value" or "--flag=value"; a repeated flag
+// overrides the earlier one, except --trust-proxy, whose ranges add up. `redis_url_env` is
+// $REDIS_URL (null or empty when unset): the default of --redis. Throws usage_error.
+parse_result parse_args(int argc, const char* const* argv, const char* redis_url_env);
+
+// The --help text: every flag with its default.
+std::string help_text();
+
+// Limits beyond which a value is refused rather than obeyed.
+inline constexpr unsigned max_threads = 1024;
+inline constexpr int max_limit = 1'000'000'000;
+
+}  // namespace sluice::core

@@ -1,0 +1,321 @@
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::core {
+namespace {
+
+using std::chrono::milliseconds;
+
+parse_result run(std::vector<std::string> args, const char* env = nullptr) {
+    std::vector<const char*> argv = {"sluice"};
+    for (const auto& a : args)
+        argv.push_back(a.c_str());
+    return parse_args(static_cast<int>(argv.size()), argv.data(), env);
+}
+
+config parse(std::vector<std::string> args, const char* env = nullptr) {
+    auto result = run(std::move(args), env);
+    if (!std::holds_alternative<config>(result)) {
+        ADD_FAILURE() << "help requested";
+        return {};
+    }
+    return std::get<config>(std::move(result));
+}
+
+// The exact line printed for a bad command line.
+std::string error_of(std::vector<std::string> args, const char* env = nullptr) {
+    try {
+        run(std::move(args), env);
+    } catch (const usage_error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+TEST(Config, Defaults) {
+    const config c = parse({});
+    EXPECT_EQ(c.listen, (endpoint{"127.0.0.1", 8080}));
+    EXPECT_EQ(c.admin, (endpoint{"127.0.0.1", 9090}));
+    EXPECT_EQ(c.redis_url_text, "redis://127.0.0.1:6379");
+    EXPECT_EQ(c.redis, (resp::redis_url{"127.0.0.1", 6379, "", "", 0}));
+    EXPECT_EQ(c.threads, std::max(1u, std::thread::hardware_concurrency()));
+    EXPECT_GE(c.threads, 1u);
+    EXPECT_EQ(c.limit, 5);
+    EXPECT_EQ(c.window, milliseconds(10'000));
+    EXPECT_EQ(c.algorithm, algorithm::sliding_log);
+    EXPECT_EQ(c.key, key_source{});
+    EXPECT_TRUE(c.trusted.empty());
+    EXPECT_EQ(c.redis_timeout, milliseconds(100));
+    EXPECT_EQ(c.redis_failure, redis_failure::allow);
+    EXPECT_EQ(c.key_prefix, "sluice:");
+}
+
+TEST(Config, EveryFlag) {
+    const config c = parse({"--listen",        "0.0.0.0:0",
+                            "--admin",         "[::1]:9191",
+                            "--redis",         "redis://:pw@cache:6380/2",
+                            "--threads",       "3",
+                            "--limit",         "100",
+                            "--window",        "1m",
+                            "--algorithm",     "sliding-log",
+                            "--key",           "header:X-Api-Key",
+                            "--trust-proxy",   "10.0.0.0/8,::1",
+                            "--redis-timeout", "250ms",
+                            "--redis-failure", "deny",
+                            "--key-prefix",    "rl:"});
+    EXPECT_EQ(c.listen, (endpoint{"0.0.0.0", 0}));
+    EXPECT_EQ(c.admin, (endpoint{"::1", 9191}));
+    EXPECT_EQ(c.redis_url_text, "redis://:pw@cache:6380/2");
+    EXPECT_EQ(c.redis, (resp::redis_url{"cache", 6380, "", "pw", 2}));
+    EXPECT_EQ(c.threads, 3u);
+    EXPECT_EQ(c.limit, 100);
+    EXPECT_EQ(c.window, milliseconds(60'000));
+    EXPECT_EQ(c.algorithm, algorithm::sliding_log);
+    EXPECT_EQ(c.key.type, key_source::kind::header);
+    EXPECT_EQ(c.key.header, "x-api-key");
+    ASSERT_EQ(c.trusted.ranges().size(), 2u);
+    EXPECT_EQ(c.trusted.ranges()[0].to_string(), "10.0.0.0/8");
+    EXPECT_EQ(c.trusted.ranges()[1].to_string(), "::1/128");
+    EXPECT_EQ(c.redis_timeout, milliseconds(250));
+    EXPECT_EQ(c.redis_failure, redis_failure::deny);
+    EXPECT_EQ(c.key_prefix, "rl:");
+}
+
+TEST(Config, EqualsForm) {
+    const config c =
+        parse({"--listen=127.0.0.1:1", "--limit=7", "--window=500ms", "--key=ip",
+               "--redis=redis://h", "--key-prefix=a=b", "--redis-failure=deny", "--threads=2"});
+    EXPECT_EQ(c.listen, (endpoint{"127.0.0.1", 1}));
+    EXPECT_EQ(c.limit, 7);
+    EXPECT_EQ(c.window, milliseconds(500));
+    EXPECT_EQ(c.redis.host, "h");
+    EXPECT_EQ(c.key_prefix, "a=b");
+    EXPECT_EQ(c.redis_failure, redis_failure::deny);
+    EXPECT_EQ(c.threads, 2u);
+}
+
+TEST(Config, LaterFlagWinsButTrustedRangesAddUp) {
+    const config c = parse({"--limit", "1", "--limit", "2", "--trust-proxy", "10.0.0.0/8",
+                            "--trust-proxy=192.168.0.0/16 , fd00::/8"});
+    EXPECT_EQ(c.limit, 2);
+    ASSERT_EQ(c.trusted.ranges().size(), 3u);
+    EXPECT_EQ(c.trusted.ranges()[2].to_string(), "fd00::/8");
+}
+
+TEST(Config, BareIntegerWindowIsSeconds) {
+    EXPECT_EQ(parse({"--window", "30"}).window, milliseconds(30'000));
+    EXPECT_EQ(parse({"--window", "2h"}).window, milliseconds(7'200'000));
+}
+
+TEST(Config, EmptyKeyPrefixIsAllowed) {
+    EXPECT_EQ(parse({"--key-prefix="}).key_prefix, "");
+}
+
+TEST(Config, ListenEndpoints) {
+    EXPECT_EQ(parse({"--listen", "localhost:80"}).listen, (endpoint{"localhost", 80}));
+    EXPECT_EQ(parse({"--listen", "[::]:65535"}).listen, (endpoint{"::", 65535}));
+    EXPECT_EQ(parse({"--listen", "[::ffff:127.0.0.1]:8"}).listen.host, "::ffff:127.0.0.1");
+}
+
+TEST(Config, EndpointToString) {
+    EXPECT_EQ((endpoint{"127.0.0.1", 8080}).to_string(), "127.0.0.1:8080");
+    EXPECT_EQ((endpoint{"::1", 0}).to_string(), "[::1]:0");
+}
+
+TEST(Config, RedisFromEnvironment) {
+    const config c = parse({}, "redis://envhost:7001/4");
+    EXPECT_EQ(c.redis, (resp::redis_url{"envhost", 7001, "", "", 4}));
+    EXPECT_EQ(c.redis_url_text, "redis://envhost:7001/4");
+    // The flag overrides the environment, even a broken one.
+    EXPECT_EQ(parse({"--redis", "redis://flag:1"}, "redis://envhost:7001").redis.host, "flag");
+    EXPECT_EQ(parse({"--redis", "redis://flag:1"}, "nonsense").redis.host, "flag");
+    // An empty variable counts as unset.
+    EXPECT_EQ(parse({}, "").redis.host, "127.0.0.1");
+}
+
+TEST(Config, BadRedisFromEnvironmentNamesTheVariable) {
+    EXPECT_EQ(error_of({}, "redis://:hunter2@h:0"),
+              "sluice: $REDIS_URL: expected redis://[[user]:password@]host[:port][/db], got "
+              "\"redis://:***@h:0\"");
+}
+
+TEST(Config, Help) {
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--help"})));
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"-h"})));
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--limit", "3", "--help"})));
+    // --help wins over a bad flag anywhere on the line.
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--limit", "abc", "--help"})));
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--help", "--bogus"})));
+}
+
+TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
+    const std::string help = help_text();
+    for (const char* flag :
+         {"--listen HOST:PORT", "--admin HOST:PORT", "--redis URL", "--threads N", "--limit N",
+          "--window DURATION", "--algorithm NAME", "--key SOURCE", "--trust-proxy CIDR",
+          "--redis-timeout DURATION", "--redis-failure allow|deny", "--key-prefix STR", "--help"}) {
+        EXPECT_NE(help.find(flag), std::string::npos) << flag;
+    }
+    for (const char* def : {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
+                            "redis://127.0.0.1:6379", "default: cores", "default 5)", "default 10s",
+                            "default sliding-log", "default ip", "default none", "default 100ms",
+                            "default allow", "default sluice:"}) {
+        EXPECT_NE(help.find(def), std::string::npos) << def;
+    }
+}
+
+TEST(Config, ContractErrorMessage) {
+    EXPECT_EQ(error_of({"--limit", "abc"}),
+              "sluice: --limit: expected a positive integer, got \"abc\"");
+    EXPECT_EQ(error_of({"--limit=abc"}),
+              "sluice: --limit: expected a positive integer, got \"abc\"");
+}
+
+TEST(Config, LimitErrors) {
+    EXPECT_EQ(error_of({"--limit", "0"}),
+              "sluice: --limit: expected a positive integer, got \"0\"");
+    EXPECT_EQ(error_of({"--limit", "-3"}),
+              "sluice: --limit: expected a positive integer, got \"-3\"");
+    EXPECT_EQ(error_of({"--limit", "+3"}),
+              "sluice: --limit: expected a positive integer, got \"+3\"");
+    EXPECT_EQ(error_of({"--limit", "1.5"}),
+              "sluice: --limit: expected a positive integer, got \"1.5\"");
+    EXPECT_EQ(error_of({"--limit", ""}), "sluice: --limit: expected a positive integer, got \"\"");
+    EXPECT_EQ(error_of({"--limit", "1000000001"}),
+              "sluice: --limit: expected a positive integer up to 1000000000, got \"1000000001\"");
+    EXPECT_EQ(error_of({"--limit", "99999999999999999999999"}),
+              "sluice: --limit: expected a positive integer, got \"99999999999999999999999\"");
+    EXPECT_EQ(parse({"--limit", "1000000000"}).limit, 1'000'000'000);
+}
+
+TEST(Config, DurationErrors) {
+    EXPECT_EQ(error_of({"--window", "abc"}),
+              "sluice: --window: expected a duration (an integer with ms, s, m or h, e.g. 10s), "
+              "got \"abc\"");
+    EXPECT_EQ(error_of({"--window", "0s"}),
+              "sluice: --window: expected a positive duration (an integer with ms, s, m or h, "
+              "e.g. 10s), got \"0s\"");
+    EXPECT_EQ(error_of({"--window", "-1s"}),
+              "sluice: --window: expected a duration (an integer with ms, s, m or h, e.g. 10s), "
+              "got \"-1s\"");
+    EXPECT_EQ(error_of({"--redis-timeout", "99999999999h"}),
+              "sluice: --redis-timeout: expected a duration of at most 292 years, got "
+              "\"99999999999h\"");
+    EXPECT_EQ(error_of({"--redis-timeout", "0"}),
+              "sluice: --redis-timeout: expected a positive duration (an integer with ms, s, m or "
+              "h, e.g. 10s), got \"0\"");
+}
+
+TEST(Config, EndpointErrors) {
+    const std::string expected =
+        "sluice: --listen: expected HOST:PORT (port 0-65535), e.g. 127.0.0.1:8080 or "
+        "[::1]:8080, got ";
+    for (const char* bad :
+         {"8080", ":8080", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:http",
+          "::1:8080", "[::1]", "[::1]8080", "[1.2.3.4]:80", "[zz::]:80", "300.1.1.1:80", "1.2.3:80",
+          "a b:80", "127.0.0.1:123456", "127.0.0.1: 80", ""}) {
+        EXPECT_EQ(error_of({"--listen", bad}), expected + "\"" + bad + "\"") << bad;
+    }
+    EXPECT_EQ(error_of({"--admin", "x"}),
+              "sluice: --admin: expected HOST:PORT (port 0-65535), e.g. 127.0.0.1:8080 or "
+              "[::1]:8080, got \"x\"");
+}
+
+TEST(Config, RedisErrorsHideThePassword) {
+    EXPECT_EQ(error_of({"--redis", "rediss://:s3cret@h:6380"}),
+              "sluice: --redis: expected a redis:// URL (TLS, rediss://, is not supported yet), "
+              "got \"rediss://:***@h:6380\"");
+    EXPECT_EQ(error_of({"--redis", "redis://u:s3cret@h:0"}),
+              "sluice: --redis: expected redis://[[user]:password@]host[:port][/db], got "
+              "\"redis://u:***@h:0\"");
+    EXPECT_EQ(error_of({"--redis", "localhost:6379"}),
+              "sluice: --redis: expected redis://[[user]:password@]host[:port][/db], got "
+              "\"localhost:6379\"");
+}
+
+TEST(Config, ThreadErrors) {
+    for (const char* bad : {"0", "-1", "abc", "1025", "99999999999", ""}) {
+        EXPECT_EQ(error_of({"--threads", bad}),
+                  std::string("sluice: --threads: expected an integer from 1 to 1024, got \"") +
+                      bad + "\"");
+    }
+    EXPECT_EQ(parse({"--threads", "1024"}).threads, 1024u);
+}
+
+TEST(Config, OtherValueErrors) {
+    EXPECT_EQ(error_of({"--algorithm", "token-bucket"}),
+              "sluice: --algorithm: expected one of: sliding-log, got \"token-bucket\"");
+    EXPECT_EQ(error_of({"--key", "header:a b"}),
+              "sluice: --key: expected ip or header:NAME (NAME an HTTP header name), got "
+              "\"header:a b\"");
+    EXPECT_EQ(error_of({"--key", "cookie"}),
+              "sluice: --key: expected ip or header:NAME (NAME an HTTP header name), got "
+              "\"cookie\"");
+    EXPECT_EQ(error_of({"--redis-failure", "maybe"}),
+              "sluice: --redis-failure: expected allow or deny, got \"maybe\"");
+    EXPECT_EQ(error_of({"--key-prefix", "a{b"}),
+              "sluice: --key-prefix: expected a prefix without '{', '}' or control characters, "
+              "got \"a{b\"");
+    EXPECT_EQ(error_of({"--key-prefix", "a\nb"}),
+              "sluice: --key-prefix: expected a prefix without '{', '}' or control characters, "
+              "got \"a\\x0ab\"");
+}
+
+TEST(Config, TrustProxyErrors) {
+    EXPECT_EQ(error_of({"--trust-proxy", "10.0.0.0/8,nope"}),
+              "sluice: --trust-proxy: expected CIDR[,CIDR...] such as 10.0.0.0/8 or ::1, got "
+              "\"nope\"");
+    EXPECT_EQ(error_of({"--trust-proxy", "10.0.0.0/33"}),
+              "sluice: --trust-proxy: expected a prefix length of 0-32 (IPv4) or 0-128 (IPv6), "
+              "got \"10.0.0.0/33\"");
+    EXPECT_EQ(error_of({"--trust-proxy", "10.0.0.1/8"}),
+              "sluice: --trust-proxy: expected a range whose address has no bits set past the "
+              "prefix, got \"10.0.0.1/8\"");
+    EXPECT_EQ(error_of({"--trust-proxy", "10.0.0.0/8,"}),
+              "sluice: --trust-proxy: expected CIDR[,CIDR...] such as 10.0.0.0/8 or ::1, got "
+              "\"\"");
+    EXPECT_EQ(error_of({"--trust-proxy", ""}),
+              "sluice: --trust-proxy: expected CIDR[,CIDR...] such as 10.0.0.0/8 or ::1, got "
+              "\"\"");
+}
+
+TEST(Config, UnknownFlagsAndArguments) {
+    EXPECT_EQ(error_of({"--bogus"}), "sluice: unknown flag \"--bogus\" (see --help)");
+    EXPECT_EQ(error_of({"--bogus=1"}), "sluice: unknown flag \"--bogus\" (see --help)");
+    EXPECT_EQ(error_of({"--Limit", "3"}), "sluice: unknown flag \"--Limit\" (see --help)");
+    EXPECT_EQ(error_of({"-l", "3"}), "sluice: unexpected argument \"-l\" (see --help)");
+    EXPECT_EQ(error_of({"extra"}), "sluice: unexpected argument \"extra\" (see --help)");
+    EXPECT_EQ(error_of({"--"}), "sluice: unexpected argument \"--\" (see --help)");
+    EXPECT_EQ(error_of({"--help=yes"}), "sluice: --help: takes no value");
+}
+
+TEST(Config, MissingValue) {
+    EXPECT_EQ(error_of({"--limit"}), "sluice: --limit: missing value");
+    EXPECT_EQ(error_of({"--limit", "3", "--window"}), "sluice: --window: missing value");
+}
+
+TEST(Config, FirstErrorIsReported) {
+    EXPECT_EQ(error_of({"--limit", "x", "--threads", "y"}),
+              "sluice: --limit: expected a positive integer, got \"x\"");
+}
+
+TEST(Config, ErrorsAreOneLine) {
+    EXPECT_EQ(error_of({"--limit", "1\n2"}),
+              "sluice: --limit: expected a positive integer, got \"1\\x0a2\"");
+    EXPECT_EQ(error_of({"--limit", "\"q\""}),
+              "sluice: --limit: expected a positive integer, got \"\\\"q\\\"\"");
+}
+
+TEST(Config, AlgorithmNames) {
+    EXPECT_EQ(to_string(algorithm::sliding_log), "sliding-log");
+    EXPECT_EQ(to_string(redis_failure::allow), "allow");
+    EXPECT_EQ(to_string(redis_failure::deny), "deny");
+}
+
+}  // namespace
+}  // namespace sluice::core
