@@ -1,1 +1,446 @@
-int main() { return 0; }
+// sluice-load: an HTTP/1.1 load generator that also checks the answers (the status counts).
+//
+// Every connection keeps exactly one request in flight. In a closed loop (the default) the next
+// request leaves as soon as the previous answer arrived; with --rate the requests follow a fixed
+// schedule, and a request's latency counts from the moment it was due, so a stalled server
+// shows up as latency instead of as fewer requests sent (coordinated omission).
+//
+// All connections are opened before the first request leaves, so `-c 6 -n 6` really sends six
+// requests at once. Each event-loop thread owns its connections and its statistics; the threads
+// share one atomic request counter and nothing else until the statistics are merged at the end.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "bench/load/options.hpp"
+#include "bench/load/request.hpp"
+#include "bench/load/response_parser.hpp"
+#include "bench/load/stats.hpp"
+
+namespace {
+
+using namespace sluice::load;
+using asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// After a failed reconnect, so a dead server does not turn the run into a busy loop of refused
+// connections.
+constexpr auto reconnect_backoff = std::chrono::milliseconds(10);
+
+// Coroutines never let an exception escape on purpose; if one does (out of memory), it must end
+// the program instead of silently leaving the run waiting for a connection that is gone.
+void rethrow(std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+}
+
+// What every connection reads, plus the counter they share.
+struct plan {
+    plan(const options& o, tcp::resolver::results_type e) : opts(o), endpoints(std::move(e)) {}
+
+    const options& opts;
+    const tcp::resolver::results_type endpoints;
+    steady::time_point start;
+    steady::time_point deadline;
+    std::atomic<std::uint64_t> next_slot{0};
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> running{0};
+
+    // The next request a connection may send, or nothing when the run is over. In an open loop
+    // the answer is the moment the request is due; in a closed loop, now.
+    std::optional<steady::time_point> claim() {
+        if (stopping.load(std::memory_order_relaxed)) return std::nullopt;
+        if (opts.rate > 0) {
+            std::uint64_t i = next_slot.fetch_add(1, std::memory_order_relaxed);
+            if (opts.requests && i >= *opts.requests) return std::nullopt;
+            auto due =
+                start + std::chrono::duration_cast<steady::duration>(
+                            std::chrono::duration<double>(static_cast<double>(i) / opts.rate));
+            if (!opts.requests && due >= deadline) return std::nullopt;
+            return due;
+        }
+        if (opts.requests) {
+            std::uint64_t i = next_slot.fetch_add(1, std::memory_order_relaxed);
+            if (i >= *opts.requests) return std::nullopt;
+            return steady::now();
+        }
+        auto now = steady::now();
+        if (now >= deadline) return std::nullopt;
+        return now;
+    }
+};
+
+class connection {
+  public:
+    connection(asio::io_context& ctx, plan& p, run_stats& stats, std::uint64_t seed)
+        : socket_(ctx),
+          timer_(ctx),
+          pace_(ctx),
+          plan_(p),
+          stats_(stats),
+          writer_(p.opts.target, p.opts.key_header),
+          keys_(seed, p.opts.keys) {}
+
+    // Opens the connection, trying each resolved address in turn, within --timeout.
+    asio::awaitable<std::error_code> open() {
+        std::error_code ec = asio::error::host_not_found;
+        arm_timeout();
+        for (const auto& entry : plan_.endpoints) {
+            std::error_code ignored;
+            socket_.close(ignored);
+            auto [err] = co_await socket_.async_connect(entry.endpoint(), use_tuple);
+            ec = err;
+            if (!ec) break;
+            if (timed_out_) {
+                ec = asio::error::timed_out;
+                break;
+            }
+        }
+        disarm_timeout();
+        timer_.cancel();
+        if (ec) {
+            std::error_code ignored;
+            socket_.close(ignored);
+            co_return ec;
+        }
+        std::error_code ignored;
+        socket_.set_option(tcp::no_delay(true), ignored);
+        parser_.reset();
+        reused_ = false;
+        co_return ec;
+    }
+
+    asio::awaitable<void> run() {
+        while (auto due = plan_.claim()) {
+            if (plan_.opts.rate > 0 && *due > steady::now()) {
+                pace_.expires_at(*due);
+                co_await pace_.async_wait(use_tuple);
+                if (plan_.stopping.load(std::memory_order_relaxed)) break;
+            }
+            if (!socket_.is_open()) {
+                if (co_await open()) {
+                    stats_.fail(failure::connect);
+                    pace_.expires_after(reconnect_backoff);
+                    co_await pace_.async_wait(use_tuple);
+                    continue;
+                }
+                ++stats_.reconnects;
+            }
+            co_await exchange(plan_.opts.rate > 0 ? *due : steady::now());
+        }
+        timer_.cancel();
+        std::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    // From another thread, through post(): wakes a connection waiting for its next due time.
+    void stop() { pace_.cancel(); }
+
+  private:
+    // One request and its response. `t0` is when the latency clock started.
+    asio::awaitable<void> exchange(steady::time_point t0) {
+        std::string_view request =
+            plan_.opts.keys > 0 ? writer_.with_key(keys_.next()) : writer_.plain();
+        for (int attempt = 0;; ++attempt) {
+            outcome o = co_await attempt_once(request);
+            // A server may close a keep-alive connection that sat idle just as the request went
+            // out; then nothing of an answer came back, and a GET may be sent again on a fresh
+            // connection. Once, so a server that closes every connection is still counted.
+            if (o == outcome::closed_before_response && attempt == 0) {
+                if (!co_await open()) {
+                    ++stats_.reconnects;
+                    continue;
+                }
+                stats_.fail(failure::connect);
+                co_return;
+            }
+            if (o == outcome::answered) {
+                auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0);
+                stats_.record(parser_.status(),
+                              static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
+                finish_response();
+            } else {
+                stats_.fail(o == outcome::timed_out ? failure::timeout
+                            : o == outcome::garbage ? failure::protocol
+                                                    : failure::closed);
+                close();
+            }
+            co_return;
+        }
+    }
+
+    enum class outcome { answered, timed_out, garbage, closed_before_response, closed };
+
+    asio::awaitable<outcome> attempt_once(std::string_view request) {
+        bool reused = reused_;
+        arm_timeout();
+        auto [wec, written] = co_await asio::async_write(socket_, asio::buffer(request), use_tuple);
+        (void)written;
+        if (wec) {
+            disarm_timeout();
+            if (timed_out_) co_return outcome::timed_out;
+            co_return reused ? outcome::closed_before_response : outcome::closed;
+        }
+        bool got_bytes = false;
+        for (;;) {
+            auto [rec, n] = co_await socket_.async_read_some(asio::buffer(buf_), use_tuple);
+            if (rec == asio::error::eof) {
+                disarm_timeout();
+                if (parser_.finish() == response_parser::state::complete) {
+                    // Nothing more can come on this connection.
+                    must_close_ = true;
+                    co_return outcome::answered;
+                }
+                co_return !got_bytes && reused ? outcome::closed_before_response : outcome::closed;
+            }
+            if (rec) {
+                disarm_timeout();
+                if (timed_out_) co_return outcome::timed_out;
+                co_return !got_bytes && reused ? outcome::closed_before_response : outcome::closed;
+            }
+            got_bytes = true;
+            auto r = parser_.feed(buf_.data(), n);
+            if (r.state == response_parser::state::incomplete) continue;
+            disarm_timeout();
+            if (r.state == response_parser::state::failed) co_return outcome::garbage;
+            must_close_ = r.consumed != n;
+            co_return outcome::answered;
+        }
+    }
+
+    // After a complete response: keep the connection only if both sides agree it stays open and
+    // the server sent nothing beyond the response (with one request in flight, extra bytes mean
+    // the stream is out of step).
+    void finish_response() {
+        bool keep = parser_.keep_alive() && !must_close_;
+        must_close_ = false;
+        parser_.next();
+        reused_ = true;
+        if (!keep) close();
+    }
+
+    void close() {
+        std::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    // The watchdog is re-armed for every operation instead of racing each read against a timer:
+    // one timer per connection, no allocation. The generation number drops a stale expiry that
+    // was already queued when the operation finished, so it cannot cut the next request short.
+    void arm_timeout() {
+        timed_out_ = false;
+        timer_.expires_after(plan_.opts.timeout);
+        timer_.async_wait([this, gen = ++generation_](std::error_code ec) {
+            if (ec || gen != generation_) return;
+            timed_out_ = true;
+            std::error_code ignored;
+            socket_.cancel(ignored);
+        });
+    }
+    void disarm_timeout() { ++generation_; }
+
+    tcp::socket socket_;
+    asio::steady_timer timer_;
+    asio::steady_timer pace_;
+    plan& plan_;
+    run_stats& stats_;
+    request_writer writer_;
+    key_picker keys_;
+    response_parser parser_;
+    std::uint64_t generation_ = 0;
+    bool timed_out_ = false;
+    bool reused_ = false;
+    bool must_close_ = false;
+    std::array<char, 8192> buf_;
+};
+
+// One event loop, its connections and what they observed.
+struct worker {
+    asio::io_context ctx{1};
+    run_stats stats;
+    std::vector<std::unique_ptr<connection>> connections;
+};
+
+// Runs every worker's event loop until it has nothing left to do: worker 0 on this thread, the
+// others on their own.
+void run_workers(std::vector<std::unique_ptr<worker>>& workers) {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < workers.size(); ++i) {
+        threads.emplace_back([w = workers[i].get()] { w->ctx.run(); });
+    }
+    workers[0]->ctx.run();
+    for (auto& t : threads)
+        t.join();
+    for (auto& w : workers)
+        w->ctx.restart();
+}
+
+// Each connection is a file descriptor; the usual soft limit of 1024 would fail a large -c long
+// before the hard limit does.
+void raise_fd_limit(std::size_t connections) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+    rlim_t wanted = static_cast<rlim_t>(connections) + 64;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+int run(const options& opts) {
+    raise_fd_limit(opts.connections);
+    asio::io_context resolve_ctx;
+    tcp::resolver resolver(resolve_ctx);
+    std::error_code ec;
+    auto endpoints = resolver.resolve(opts.target.host, std::to_string(opts.target.port), ec);
+    if (ec || endpoints.empty()) {
+        std::fprintf(stderr, "sluice-load: cannot resolve \"%s\": %s\n", opts.target.host.c_str(),
+                     ec ? ec.message().c_str() : "no address");
+        return 1;
+    }
+
+    plan p(opts, endpoints);
+    std::vector<std::unique_ptr<worker>> workers;
+    for (std::size_t i = 0; i < opts.threads; ++i)
+        workers.push_back(std::make_unique<worker>());
+    std::uint64_t seed = std::random_device{}();
+    seed = (seed << 32) ^ std::random_device{}();
+    for (std::size_t i = 0; i < opts.connections; ++i) {
+        worker& w = *workers[i % workers.size()];
+        w.connections.push_back(std::make_unique<connection>(
+            w.ctx, p, w.stats, seed ^ (static_cast<std::uint64_t>(i) * 0xd1b54a32d192ed03ULL)));
+    }
+
+    // Every connection is open before the first request leaves.
+    std::vector<std::error_code> connect_errors(opts.connections);
+    for (std::size_t i = 0; i < opts.connections; ++i) {
+        worker& w = *workers[i % workers.size()];
+        connection& c = *w.connections[i / workers.size()];
+        asio::co_spawn(
+            w.ctx,
+            [&c, &err = connect_errors[i]]() -> asio::awaitable<void> { err = co_await c.open(); },
+            rethrow);
+    }
+    run_workers(workers);
+    for (const auto& err : connect_errors) {
+        if (err) {
+            std::fprintf(stderr, "sluice-load: cannot connect to %s (%s): %s\n", opts.url.c_str(),
+                         opts.target.authority.c_str(), err.message().c_str());
+            return 1;
+        }
+    }
+
+    // Ctrl-C stops issuing requests and still prints what was measured; a second one quits.
+    asio::signal_set signals(workers[0]->ctx, SIGINT, SIGTERM);
+    bool finished = false;  // touched only on worker 0's thread
+    signals.async_wait([&](std::error_code sec, int) {
+        // A signal that arrived just as the run ended must not start a new wait.
+        if (sec || finished) return;
+        p.stopping = true;
+        for (auto& w : workers) {
+            asio::post(w->ctx, [w = w.get()] {
+                for (auto& c : w->connections)
+                    c->stop();
+            });
+        }
+        signals.async_wait([](std::error_code again, int) {
+            if (!again) std::_Exit(130);
+        });
+    });
+
+    p.running = opts.connections;
+    p.start = steady::now();
+    p.deadline = p.start + opts.duration;
+    for (auto& w : workers) {
+        for (auto& c : w->connections) {
+            asio::co_spawn(
+                w->ctx,
+                [&c = *c, &p, &signals, &finished,
+                 &ctx0 = workers[0]->ctx]() -> asio::awaitable<void> {
+                    co_await c.run();
+                    // The last connection to finish releases the signal wait that keeps worker
+                    // 0's loop alive.
+                    if (p.running.fetch_sub(1) == 1) {
+                        asio::post(ctx0, [&] {
+                            finished = true;
+                            signals.cancel();
+                        });
+                    }
+                },
+                rethrow);
+        }
+    }
+    run_workers(workers);
+    auto elapsed = steady::now() - p.start;
+
+    run_stats total;
+    for (auto& w : workers)
+        total.merge(w->stats);
+    summary s = summarize(total, elapsed);
+    std::string out;
+    if (opts.json) {
+        out = to_json(s) + "\n";
+    } else {
+        out = "target        " + opts.url + " (" + std::to_string(opts.connections) +
+              (opts.connections == 1 ? " connection, " : " connections, ") +
+              std::to_string(opts.threads) + (opts.threads == 1 ? " thread, " : " threads, ") +
+              (opts.rate > 0 ? "open loop)\n" : "closed loop)\n") + to_text(s);
+    }
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
+
+    if (opts.expect) {
+        if (auto why = check_expectation(*opts.expect, s)) {
+            std::fprintf(stderr, "sluice-load: --expect not met: %s\n", why->c_str());
+            return 1;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    options opts;
+    try {
+        opts = parse_options(args);
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "sluice-load: %s\n", e.what());
+        return 2;
+    }
+    if (opts.help) {
+        std::fputs(usage().data(), stdout);
+        return 0;
+    }
+    // A server that closes the connection while a request is being written must give an error
+    // code, not kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    return run(opts);
+}

@@ -44,3 +44,48 @@ sluice_build() {
     cmake -S "$SLUICE_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
 }
+
+# sluice_build_targets <build-dir> <build-type> <target>... : configures like sluice_build, then
+# builds only the named targets.
+sluice_build_targets() {
+    local dir="$1" type="$2"
+    shift 2
+    local jobs
+    jobs="$(nproc 2>/dev/null || echo 2)"
+    cmake -S "$SLUICE_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" >/dev/null
+    cmake --build "$dir" -j "$jobs" --target "$@"
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on right now.
+sluice_free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+        return
+    fi
+    # Without Python: a port whose connection is refused is free (loopback refuses at once).
+    local port _
+    for _ in {1..100}; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "sluice: no free port found" >&2
+    return 1
+}
+
+# sluice_wait_redis <port> [pid]: waits up to 5 s for PONG; gives up early if <pid> has exited.
+sluice_wait_redis() {
+    local port="$1" pid="${2:-}" _
+    for _ in {1..100}; do
+        if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
+            return 0
+        fi
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.05
+    done
+    return 1
+}

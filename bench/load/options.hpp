@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::load {
+
+// A bad command line. The message is the part after "sluice-load: ", e.g.
+// `-c: expected a positive integer, got "x"`; main prints it and exits 2.
+class usage_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where the load goes: only plain http:// is spoken.
+struct target {
+    std::string host;  // without brackets for IPv6 literals
+    std::uint16_t port = 80;
+    std::string path = "/";  // includes the query string, never empty
+    std::string authority;   // the Host header value: "host:port", "[::1]:port"
+};
+
+// `--expect 200:5,429:1`: the exact status counts a run must end with, sorted by code.
+struct expectation {
+    std::vector<std::pair<int, std::uint64_t>> counts;
+};
+
+struct options {
+    bool help = false;  // --help: print usage() and exit 0, nothing else is filled in
+
+    std::string url;
+    load::target target;
+    std::size_t connections = 16;
+    std::optional<std::uint64_t> requests;  // -n; when absent the run lasts `duration`
+    std::chrono::milliseconds duration{10'000};
+    double rate = 0;  // --rate in requests/s; 0 is a closed loop
+    std::uint64_t keys = 0;
+    std::string key_header;
+    bool json = false;
+    std::optional<expectation> expect;
+    std::size_t threads = 1;
+    std::chrono::milliseconds timeout{5'000};
+};
+
+// Parses the arguments after the program name. Throws usage_error on anything it cannot accept.
+options parse_options(std::span<const std::string_view> args);
+
+// Parses "http://host[:port][/path]".
+load::target parse_url(std::string_view url);
+
+// Parses "200:5,429:1"; codes 100..999, counts >= 0, no code twice.
+expectation parse_expectation(std::string_view text);
+
+std::string_view usage();
+
+}  // namespace sluice::load

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bench/load/options.hpp"
+
+namespace sluice::load {
+
+// The bytes of the GET request a connection sends, built once. With a key header, only the
+// key's digits change from one request to the next: the buffer is reserved for the longest key,
+// so with_key() copies a few bytes and never allocates.
+class request_writer {
+  public:
+    // An empty `key_header` sends no key.
+    request_writer(const target& t, std::string_view key_header);
+
+    std::string_view plain() const noexcept { return plain_; }
+    // The request carrying `key_header: k<key>`.
+    std::string_view with_key(std::uint64_t key) noexcept;
+
+  private:
+    std::string plain_;
+    std::string keyed_;
+    std::size_t prefix_ = 0;  // keyed_ up to and including "NAME: k"
+};
+
+// Uniform keys in 0..keys-1 from splitmix64: a few instructions per draw, no shared state, so
+// every connection owns one.
+class key_picker {
+  public:
+    key_picker(std::uint64_t seed, std::uint64_t keys) noexcept : state_(seed), keys_(keys) {}
+
+    std::uint64_t next() noexcept {
+        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        // Lemire's multiply-shift maps 64 random bits onto the range without a division; the
+        // bias is at most keys / 2^64.
+        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(z) * keys_) >> 64);
+    }
+
+  private:
+    std::uint64_t state_;
+    std::uint64_t keys_;
+};
+
+}  // namespace sluice::load

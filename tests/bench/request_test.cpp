@@ -1,0 +1,71 @@
+#include "bench/load/request.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sluice::load {
+namespace {
+
+TEST(Request, Plain) {
+    request_writer w(parse_url("http://127.0.0.1:8080/a?b=1"), "");
+    EXPECT_EQ(w.plain(),
+              "GET /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: sluice-load\r\n"
+              "Accept: */*\r\n\r\n");
+}
+
+TEST(Request, WithKey) {
+    request_writer w(parse_url("http://[::1]:80/"), "X-Api-Key");
+    const std::string head =
+        "GET / HTTP/1.1\r\nHost: [::1]:80\r\nUser-Agent: sluice-load\r\nAccept: */*\r\n";
+    EXPECT_EQ(w.with_key(0), head + "X-Api-Key: k0\r\n\r\n");
+    EXPECT_EQ(w.with_key(42), head + "X-Api-Key: k42\r\n\r\n");
+    // A shorter key after a longer one leaves nothing of the old digits behind.
+    EXPECT_EQ(w.with_key(~std::uint64_t{0}), head + "X-Api-Key: k18446744073709551615\r\n\r\n");
+    EXPECT_EQ(w.with_key(7), head + "X-Api-Key: k7\r\n\r\n");
+    EXPECT_EQ(w.plain(), head + "\r\n");
+}
+
+TEST(Request, WithKeyReusesItsBuffer) {
+    request_writer w(parse_url("http://h:1/"), "K");
+    const char* first = w.with_key(~std::uint64_t{0}).data();
+    for (std::uint64_t k = 0; k < 1000; ++k)
+        ASSERT_EQ(w.with_key(k * 7919).data(), first);
+}
+
+TEST(KeyPicker, StaysInRangeAndCoversIt) {
+    key_picker keys(99, 10);
+    std::vector<int> seen(10, 0);
+    for (int i = 0; i < 10'000; ++i) {
+        std::uint64_t k = keys.next();
+        ASSERT_LT(k, 10u);
+        ++seen[k];
+    }
+    // Uniform: each of the ten keys near 1000 draws (far outside 5 sigma would be a bug).
+    for (int n : seen) {
+        EXPECT_GT(n, 850);
+        EXPECT_LT(n, 1150);
+    }
+}
+
+TEST(KeyPicker, OneKeyIsAlwaysZero) {
+    key_picker keys(5, 1);
+    for (int i = 0; i < 100; ++i)
+        ASSERT_EQ(keys.next(), 0u);
+}
+
+TEST(KeyPicker, SeedsGiveDifferentSequences) {
+    key_picker a(1, 1'000'000), b(2, 1'000'000);
+    std::set<std::uint64_t> from_a;
+    for (int i = 0; i < 100; ++i)
+        from_a.insert(a.next());
+    int shared = 0;
+    for (int i = 0; i < 100; ++i)
+        shared += static_cast<int>(from_a.count(b.next()));
+    EXPECT_LT(shared, 5);
+}
+
+}  // namespace
+}  // namespace sluice::load

@@ -1,0 +1,430 @@
+// The real sluice-load binary against a tiny HTTP server started inside the test: plain POSIX
+// sockets, one thread per connection, answers chosen by each test.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sluice::test::process;
+
+struct reply {
+    std::string bytes;         // sent as they are
+    bool close_after = false;  // then the server closes the connection
+    bool silent = false;       // never answer
+};
+
+std::string http_response(int status, std::string_view extra_headers = "") {
+    std::string body = status == 200 ? R"({"status":"ok"})" : R"({"error":"too_many_requests"})";
+    return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Too Many Requests") +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n" + std::string(extra_headers) + "\r\n" + body;
+}
+
+// The seed's limiter in miniature: five allowed, then rejected.
+reply five_then_429(std::uint64_t index, const std::string&) {
+    return {http_response(index < 5 ? 200 : 429)};
+}
+
+class tiny_http_server {
+  public:
+    using responder = std::function<reply(std::uint64_t index, const std::string& request)>;
+
+    explicit tiny_http_server(responder respond, std::chrono::milliseconds delay = 0ms)
+        : respond_(std::move(respond)), delay_(delay) {
+        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(listen_fd_, 128) != 0) {
+            throw std::runtime_error("tiny_http_server: cannot listen");
+        }
+        socklen_t len = sizeof addr;
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+
+    ~tiny_http_server() {
+        stopping_ = true;
+        ::shutdown(listen_fd_, SHUT_RDWR);
+        acceptor_.join();
+        ::close(listen_fd_);
+        std::vector<std::thread> threads;
+        {
+            std::lock_guard lock(mutex_);
+            for (int fd : open_fds_)
+                ::shutdown(fd, SHUT_RDWR);
+            threads.swap(threads_);
+        }
+        for (auto& t : threads)
+            t.join();
+    }
+
+    std::string url(std::string_view path = "/") const {
+        return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    }
+    std::uint64_t requests() const { return requests_; }
+    std::uint64_t connections() const { return connections_; }
+    int peak_in_flight() const { return peak_in_flight_; }
+    std::vector<std::string> seen() const {
+        std::lock_guard lock(mutex_);
+        return seen_;
+    }
+
+  private:
+    void accept_loop() {
+        for (;;) {
+            int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (stopping_) return;
+                continue;
+            }
+            ++connections_;
+            std::lock_guard lock(mutex_);
+            open_fds_.push_back(fd);
+            threads_.emplace_back([this, fd] { serve(fd); });
+        }
+    }
+
+    void serve(int fd) {
+        std::string pending;
+        char buf[4096];
+        bool open = true;
+        while (open) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            pending.append(buf, static_cast<std::size_t>(n));
+            for (std::size_t end; open && (end = pending.find("\r\n\r\n")) != std::string::npos;) {
+                std::string request = pending.substr(0, end + 4);
+                pending.erase(0, end + 4);
+                std::uint64_t index = requests_++;
+                {
+                    std::lock_guard lock(mutex_);
+                    seen_.push_back(request);
+                }
+                int now = ++in_flight_;
+                for (int peak = peak_in_flight_; now > peak;) {
+                    if (peak_in_flight_.compare_exchange_weak(peak, now)) break;
+                }
+                std::this_thread::sleep_for(delay_);
+                reply r = respond_(index, request);
+                --in_flight_;
+                if (r.silent) continue;
+                if (!r.bytes.empty()) {
+                    ::send(fd, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
+                }
+                if (r.close_after) open = false;
+            }
+        }
+        std::lock_guard lock(mutex_);
+        open_fds_.erase(std::find(open_fds_.begin(), open_fds_.end(), fd));
+        ::close(fd);
+    }
+
+    responder respond_;
+    std::chrono::milliseconds delay_;
+    int listen_fd_ = -1;
+    unsigned short port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> requests_{0};
+    std::atomic<std::uint64_t> connections_{0};
+    std::atomic<int> in_flight_{0};
+    std::atomic<int> peak_in_flight_{0};
+    mutable std::mutex mutex_;
+    std::vector<std::string> seen_;
+    std::vector<int> open_fds_;
+    std::vector<std::thread> threads_;
+    std::thread acceptor_;
+};
+
+struct run_result {
+    int exit = -1;
+    std::string out;
+    std::chrono::milliseconds took{0};
+};
+
+// Runs sluice-load to the end and collects its stdout (stderr goes to the test log).
+run_result run_load(const std::vector<std::string>& args, std::chrono::seconds limit = 20s) {
+    auto start = std::chrono::steady_clock::now();
+    process p(sluice::test::binary("sluice-load"), args);
+    run_result r;
+    auto deadline = start + limit;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) break;
+        bool ok = false;
+        std::string line = p.read_line(left, &ok);
+        if (!ok) break;
+        r.out += line + "\n";
+    }
+    r.exit = p.wait(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+        deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(100ms))));
+    r.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    return r;
+}
+
+// The contract's JSON, field by field; returns the numbers or fails the test.
+struct json_report {
+    std::uint64_t requests = 0;
+    double seconds = 0;
+    std::map<int, std::uint64_t> status;
+    std::uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+    std::uint64_t errors = 0;
+};
+
+json_report parse_report(const std::string& out) {
+    static const std::regex shape(
+        R"re(\{"requests":(\d+),"seconds":(\d+\.\d{3}),"rps":(\d+\.\d),)re"
+        R"re("status":\{((?:"\d{3}":\d+)(?:,"\d{3}":\d+)*)?\},)re"
+        R"re("latency_us":\{"p50":(\d+),"p90":(\d+),"p99":(\d+),"p999":(\d+),"max":(\d+)\},)re"
+        R"re("errors":(\d+)\}\n)re");
+    std::smatch m;
+    json_report r;
+    EXPECT_TRUE(std::regex_match(out, m, shape)) << out;
+    if (m.empty()) return r;
+    r.requests = std::stoull(m[1]);
+    r.seconds = std::stod(m[2]);
+    std::string status = m[4];
+    static const std::regex item(R"re("(\d{3})":(\d+))re");
+    for (std::sregex_iterator it(status.begin(), status.end(), item), end; it != end; ++it) {
+        r.status[std::stoi((*it)[1])] = std::stoull((*it)[2]);
+    }
+    r.p50 = std::stoull(m[5]);
+    r.p90 = std::stoull(m[6]);
+    r.p99 = std::stoull(m[7]);
+    r.p999 = std::stoull(m[8]);
+    r.max = std::stoull(m[9]);
+    r.errors = std::stoull(m[10]);
+    EXPECT_LE(r.p50, r.p90);
+    EXPECT_LE(r.p90, r.p99);
+    EXPECT_LE(r.p99, r.p999);
+    EXPECT_LE(r.p999, r.max);
+    return r;
+}
+
+TEST(SluiceLoad, SeedCheckPasses) {
+    // The delay keeps every request in flight at once, so the peak shows they were concurrent.
+    tiny_http_server server(five_then_429, 100ms);
+    auto r = run_load({server.url(), "-c", "6", "-n", "6", "--expect", "200:5,429:1"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.requests(), 6u);
+    EXPECT_EQ(server.connections(), 6u);
+    EXPECT_EQ(server.peak_in_flight(), 6);
+    EXPECT_NE(r.out.find("status        200: 5, 429: 1\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("requests      6 in "), std::string::npos) << r.out;
+}
+
+TEST(SluiceLoad, WrongExpectationExitsOne) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load({server.url(), "-c", "6", "-n", "6", "--expect", "200:6"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    // The report is still printed, so the failure can be read.
+    EXPECT_NE(r.out.find("429: 1"), std::string::npos) << r.out;
+}
+
+TEST(SluiceLoad, JsonReport) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load({server.url("/some/path?x=1"), "-c", "2", "-n", "10", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.requests, 10u);
+    EXPECT_EQ(j.status, (std::map<int, std::uint64_t>{{200, 5}, {429, 5}}));
+    EXPECT_EQ(j.errors, 0u);
+    EXPECT_GT(j.max, 0u);
+    for (const auto& req : server.seen()) {
+        EXPECT_EQ(req.rfind("GET /some/path?x=1 HTTP/1.1\r\n", 0), 0u) << req;
+        EXPECT_NE(req.find("\r\nHost: 127.0.0.1:"), std::string::npos) << req;
+    }
+}
+
+TEST(SluiceLoad, NothingListeningFailsFast) {
+    unsigned short port = sluice::test::free_port();
+    auto r = run_load({"http://127.0.0.1:" + std::to_string(port) + "/", "-c", "4", "-n", "4"});
+    EXPECT_EQ(r.exit, 1);
+    EXPECT_EQ(r.out, "");  // the error line goes to stderr
+    EXPECT_LT(r.took, 3s);
+}
+
+TEST(SluiceLoad, UsageErrorsAndHelp) {
+    auto r = run_load({"http://127.0.0.1:1/", "-c", "x"});
+    EXPECT_EQ(r.exit, 2);
+    EXPECT_EQ(r.out, "");
+    r = run_load({"https://127.0.0.1:1/"});
+    EXPECT_EQ(r.exit, 2);
+    r = run_load({"--help"});
+    EXPECT_EQ(r.exit, 0);
+    EXPECT_EQ(r.out.rfind("usage: sluice-load URL", 0), 0u) << r.out;
+}
+
+TEST(SluiceLoad, GarbageResponsesAreErrorsNotCrashes) {
+    tiny_http_server server(
+        [](std::uint64_t, const std::string&) { return reply{"THIS IS NOT HTTP\r\n\r\n"}; });
+    auto r = run_load({server.url(), "-c", "2", "-n", "6", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.requests, 0u);
+    EXPECT_EQ(j.errors, 6u);
+
+    r = run_load({server.url(), "-c", "1", "-n", "1", "--expect", "200:1"});
+    EXPECT_EQ(r.exit, 1);
+}
+
+TEST(SluiceLoad, SilentServerTimesOut) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{"", false, true};
+    });
+    auto r = run_load({server.url(), "-c", "2", "-n", "4", "--timeout", "200ms", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.requests, 0u);
+    EXPECT_EQ(j.errors, 4u);
+    EXPECT_LT(r.took, 5s);
+}
+
+TEST(SluiceLoad, ServerThatClosesWithoutAnsweringIsAnError) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{"", true, false};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "3", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.errors, 3u);
+    EXPECT_EQ(j.requests, 0u);
+}
+
+TEST(SluiceLoad, ConnectionCloseReconnects) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{http_response(200, "Connection: close\r\n"), true};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "5", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.connections(), 5u);
+    EXPECT_NE(r.out.find("reconnects    4\n"), std::string::npos) << r.out;
+}
+
+// A server that drops a keep-alive connection without saying so: the request that finds the
+// connection gone is sent again on a new one instead of being counted as failed.
+TEST(SluiceLoad, SilentlyClosedKeepAliveIsRetried) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{http_response(200), true};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "5", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.requests(), 5u);
+}
+
+TEST(SluiceLoad, BodiesOfEveryFraming) {
+    tiny_http_server server([](std::uint64_t index, const std::string&) {
+        switch (index % 3) {
+            case 0:
+                return reply{
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "4\r\nabcd\r\n0\r\n\r\n"};
+            case 1:
+                return reply{"HTTP/1.1 204 No Content\r\n\r\n"};
+            default:
+                return reply{"HTTP/1.1 503 Unavailable\r\nConnection: close\r\n\r\nuntil eof",
+                             true};
+        }
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "9", "--expect", "200:3,204:3,503:3"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+}
+
+TEST(SluiceLoad, KeysGoInTheHeader) {
+    tiny_http_server server(five_then_429);
+    auto r =
+        run_load({server.url(), "-c", "3", "-n", "60", "--keys", "3", "--key-header", "X-Api-Key"});
+    EXPECT_EQ(r.exit, 0);
+    std::set<std::string> keys;
+    static const std::regex key_line("\r\nX-Api-Key: (k[0-9]+)\r\n");
+    for (const auto& req : server.seen()) {
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(req, m, key_line)) << req;
+        keys.insert(m[1]);
+    }
+    EXPECT_EQ(keys, (std::set<std::string>{"k0", "k1", "k2"}));
+}
+
+TEST(SluiceLoad, DurationBoundsTheRun) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load({server.url(), "-c", "2", "-d", "300ms", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_GT(j.requests, 5u);
+    EXPECT_GE(j.seconds, 0.29);
+    EXPECT_LT(j.seconds, 2.0);
+}
+
+TEST(SluiceLoad, ThreadsShareTheWork) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load(
+        {server.url(), "--threads", "2", "-c", "4", "-n", "40", "--expect", "200:5,429:35"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.connections(), 4u);
+}
+
+TEST(SluiceLoad, RateSpacesTheRequests) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load({server.url(), "--rate", "20", "-c", "2", "-n", "6", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.requests, 6u);
+    // The sixth request is due 250 ms after the start.
+    EXPECT_GE(j.seconds, 0.24);
+}
+
+// One connection offered 100 requests/s against a server that needs 50 ms per request: requests
+// fall further and further behind their schedule, and the latency must say so instead of
+// reporting the 50 ms each request spent on the wire.
+TEST(SluiceLoad, OpenLoopLatencyCountsFromTheSchedule) {
+    tiny_http_server server(five_then_429, 50ms);
+    auto r = run_load({server.url(), "--rate", "100", "-c", "1", "-n", "15", "--json"});
+    EXPECT_EQ(r.exit, 0);
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.requests, 15u);
+    // Request 14 is due at 140 ms and answered near 750 ms.
+    EXPECT_GT(j.max, 450'000u);
+    EXPECT_GT(j.p50, 200'000u);
+}
+
+TEST(SluiceLoad, InterruptStopsAndStillReports) {
+    tiny_http_server server(five_then_429);
+    process p(sluice::test::binary("sluice-load"), {server.url(), "-c", "2", "-d", "60s"});
+    std::this_thread::sleep_for(300ms);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.stop(SIGINT, 5s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+    std::string first = p.read_line(1s);
+    std::string second = p.read_line(1s);
+    EXPECT_EQ(first.rfind("target ", 0), 0u) << first;
+    EXPECT_EQ(second.rfind("requests ", 0), 0u) << second;
+    EXPECT_GT(server.requests(), 5u);
+}
+
+}  // namespace
