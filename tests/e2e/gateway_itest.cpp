@@ -64,9 +64,10 @@ struct gateway {
     long long metric(const std::string& sample) {
         auto r = http_get(admin, "/metrics");
         if (!r) return -1;
-        auto pos = r->body.find(sample + " ");
+        // At the start of a line: the name also appears in its "# HELP" line.
+        auto pos = r->body.find("\n" + sample + " ");
         if (pos == std::string::npos) return -1;
-        return std::stoll(r->body.substr(pos + sample.size() + 1));
+        return std::stoll(r->body.substr(pos + sample.size() + 2));
     }
 
     process proc;

@@ -88,11 +88,18 @@ asio::awaitable<void> wait_connected(connection& conn, std::chrono::milliseconds
         co_await sleep_for(5ms);
 }
 
-asio::awaitable<std::string> command(connection& conn, std::initializer_list<std::string_view> args,
+// Builds a command's words outside any coroutine: GCC 12 cannot keep a braced list of string
+// literals alive across co_await.
+template <class... A>
+std::vector<std::string> cmd(const A&... a) {
+    return {std::string(a)...};
+}
+
+asio::awaitable<std::string> command(connection& conn, std::vector<std::string> args,
                                      std::error_code* ec_out = nullptr,
                                      std::chrono::milliseconds timeout = 2000ms) {
     request req;
-    req.push_range(*args.begin(), std::vector<std::string_view>(args.begin() + 1, args.end()));
+    req.push_range(args.front(), std::vector<std::string>(args.begin() + 1, args.end()));
     collect c;
     auto ec = co_await conn.exec(req, c, timeout);
     if (ec_out) *ec_out = ec;
@@ -106,13 +113,13 @@ TEST(Connection, SimpleCommandsOverResp3) {
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
         EXPECT_TRUE(conn.connected()) << conn.last_error();
-        EXPECT_EQ(co_await command(conn, {"SET", "k", "v"}), "OK");
-        EXPECT_EQ(co_await command(conn, {"GET", "k"}), "v");
-        EXPECT_EQ(co_await command(conn, {"GET", "missing"}), "(nil)");
-        EXPECT_EQ(co_await command(conn, {"INCRBY", "n", "41"}), "41");
+        EXPECT_EQ(co_await command(conn, cmd("SET", "k", "v")), "OK");
+        EXPECT_EQ(co_await command(conn, cmd("GET", "k")), "v");
+        EXPECT_EQ(co_await command(conn, cmd("GET", "missing")), "(nil)");
+        EXPECT_EQ(co_await command(conn, cmd("INCRBY", "n", "41")), "41");
         // A Redis error is a reply, not a transport error.
         std::error_code ec;
-        EXPECT_EQ(co_await command(conn, {"INCR", "k"}, &ec),
+        EXPECT_EQ(co_await command(conn, cmd("INCR", "k"), &ec),
                   "ERR:ERR value is not an integer or out of range");
         EXPECT_FALSE(ec);
     });
@@ -126,9 +133,9 @@ TEST(Connection, Resp2ProtocolWorksToo) {
     connection conn{ctx.get_executor(), cfg};
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
-        EXPECT_EQ(co_await command(conn, {"SET", "k", "v"}), "OK");
-        EXPECT_EQ(co_await command(conn, {"GET", "missing"}), "(nil)");
-        auto info = co_await command(conn, {"CLIENT", "INFO"});
+        EXPECT_EQ(co_await command(conn, cmd("SET", "k", "v")), "OK");
+        EXPECT_EQ(co_await command(conn, cmd("GET", "missing")), "(nil)");
+        auto info = co_await command(conn, cmd("CLIENT", "INFO"));
         EXPECT_NE(info.find("resp=2"), std::string::npos) << info;
     });
 }
@@ -203,17 +210,17 @@ TEST(Connection, TimeoutKeepsTheConnectionInStep) {
     connection conn{ctx.get_executor(), config_for(srv)};
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
-        std::string id = co_await command(conn, {"CLIENT", "ID"});
+        std::string id = co_await command(conn, cmd("CLIENT", "ID"));
         std::error_code ec;
         auto t0 = std::chrono::steady_clock::now();
-        co_await command(conn, {"DEBUG", "SLEEP", "0.5"}, &ec, 100ms);
+        co_await command(conn, cmd("DEBUG", "SLEEP", "0.5"), &ec, 100ms);
         auto waited = std::chrono::steady_clock::now() - t0;
         EXPECT_EQ(ec, errc::timeout);
         EXPECT_LT(waited, 400ms);
         // Issued while the server still sleeps: must get its own reply, not DEBUG's "OK".
-        EXPECT_EQ(co_await command(conn, {"ECHO", "after"}, &ec, 2000ms), "after");
+        EXPECT_EQ(co_await command(conn, cmd("ECHO", "after"), &ec, 2000ms), "after");
         EXPECT_FALSE(ec);
-        EXPECT_EQ(co_await command(conn, {"CLIENT", "ID"}), id);
+        EXPECT_EQ(co_await command(conn, cmd("CLIENT", "ID")), id);
         EXPECT_EQ(conn.stats().timeouts.load(), 1u);
     });
 }
@@ -265,7 +272,7 @@ TEST(Connection, FailsFastWhileDownAndRestoresDbAndAuthAfterRestart) {
     connection conn{ctx.get_executor(), cfg};
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
-        EXPECT_EQ(co_await command(conn, {"SET", "where", "db3"}), "OK");
+        EXPECT_EQ(co_await command(conn, cmd("SET", "where", "db3")), "OK");
         EXPECT_EQ(srv.cli({"-n", "3", "GET", "where"}), "db3");
 
         srv.stop();
@@ -276,7 +283,7 @@ TEST(Connection, FailsFastWhileDownAndRestoresDbAndAuthAfterRestart) {
         EXPECT_FALSE(conn.connected());
         std::error_code ec;
         auto t0 = std::chrono::steady_clock::now();
-        co_await command(conn, {"PING"}, &ec, 1000ms);
+        co_await command(conn, cmd("PING"), &ec, 1000ms);
         EXPECT_EQ(ec, errc::not_connected);
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 50ms);
         EXPECT_GE(conn.stats().failed_fast.load(), 1u);
@@ -284,7 +291,7 @@ TEST(Connection, FailsFastWhileDownAndRestoresDbAndAuthAfterRestart) {
         srv.start();  // same port, empty data set
         co_await wait_connected(conn);
         EXPECT_TRUE(conn.connected()) << conn.last_error();
-        EXPECT_EQ(co_await command(conn, {"SET", "where", "again"}), "OK");
+        EXPECT_EQ(co_await command(conn, cmd("SET", "where", "again")), "OK");
         EXPECT_EQ(srv.cli({"-n", "3", "GET", "where"}), "again");
         EXPECT_EQ(srv.cli({"-n", "0", "GET", "where"}), "");
         EXPECT_GE(conn.stats().connects.load(), 2u);
@@ -302,7 +309,7 @@ TEST(Connection, WrongPasswordIsAHandshakeFailure) {
         EXPECT_FALSE(conn.connected());
         EXPECT_NE(conn.last_error().find("WRONGPASS"), std::string::npos) << conn.last_error();
         std::error_code ec;
-        co_await command(conn, {"PING"}, &ec);
+        co_await command(conn, cmd("PING"), &ec);
         EXPECT_EQ(ec, errc::not_connected);
     });
 }
@@ -352,7 +359,7 @@ TEST(Connection, InFlightBoundAppliesBackPressure) {
                 ctx,
                 [&, i]() -> asio::awaitable<void> {
                     std::error_code ec;
-                    auto v = co_await command(conn, {"ECHO", std::to_string(i)}, &ec, 3000ms);
+                    auto v = co_await command(conn, cmd("ECHO", std::to_string(i)), &ec, 3000ms);
                     if (!ec && v == std::to_string(i)) ++ok;
                     ++done;
                 },
@@ -381,11 +388,11 @@ TEST(Connection, PushesGoToThePushHandler) {
     conn.set_push_handler(on_push);
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
-        EXPECT_EQ(co_await command(conn, {"CLIENT", "TRACKING", "on"}), "OK");
-        EXPECT_EQ(co_await command(conn, {"GET", "tracked"}), "(nil)");
+        EXPECT_EQ(co_await command(conn, cmd("CLIENT", "TRACKING", "on")), "OK");
+        EXPECT_EQ(co_await command(conn, cmd("GET", "tracked")), "(nil)");
         srv.cli({"SET", "tracked", "1"});
         for (int i = 0; i < 100 && pushed.empty(); ++i) {
-            EXPECT_EQ(co_await command(conn, {"ECHO", "x"}), "x");
+            EXPECT_EQ(co_await command(conn, cmd("ECHO", "x")), "x");
             co_await sleep_for(5ms);
         }
         EXPECT_EQ(pushed, (std::vector<std::string>{"invalidate", "tracked"}));
@@ -430,7 +437,7 @@ TEST(Connection, HostileServerBytesCloseTheConnection) {
     run(ctx, conn, [&]() -> asio::awaitable<void> {
         co_await wait_connected(conn);
         std::error_code ec;
-        co_await command(conn, {"PING"}, &ec);
+        co_await command(conn, cmd("PING"), &ec);
         EXPECT_EQ(ec, errc::disconnected);
         EXPECT_NE(conn.last_error().find("protocol error"), std::string::npos) << conn.last_error();
     });
