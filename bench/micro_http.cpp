@@ -1,0 +1,128 @@
+// HTTP hot path: every gateway request is one parsed request and one written response head.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+
+#include "http/request_parser.hpp"
+#include "http/response.hpp"
+
+namespace {
+
+using sluice::http::connection_header;
+using sluice::http::parse_result;
+using sluice::http::parse_status;
+using sluice::http::request_parser;
+using sluice::http::response;
+
+// About 300 bytes with 8 header fields: what a typical API client sends.
+const std::string typical_get =
+    "GET /api/v1/orders?id=42 HTTP/1.1\r\n"
+    "Host: api.example.com\r\n"
+    "User-Agent: curl/8.1.2\r\n"
+    "Accept: application/json\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Accept-Language: en-US,en;q=0.9\r\n"
+    "Connection: keep-alive\r\n"
+    "X-Api-Key: k-8f14e45fceea167a5a36dedd4bea2543\r\n"
+    "X-Request-Id: 3f2b9c1e-7d4a-4e8b-9f6a-2c1d0e5b7a99\r\n"
+    "\r\n";
+
+void parse_one(benchmark::State& state, const std::string& bytes) {
+    request_parser parser;
+    for (auto _ : state) {
+        const parse_result r = parser.parse(bytes);
+        if (r.status != parse_status::ready) {
+            state.SkipWithError("request did not parse");
+            break;
+        }
+        benchmark::DoNotOptimize(parser.current().header_count);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes.size()));
+    state.SetLabel(std::to_string(bytes.size()) + " B");
+}
+
+void BM_parse_typical_get(benchmark::State& state) {
+    parse_one(state, typical_get);
+}
+BENCHMARK(BM_parse_typical_get);
+
+void BM_parse_post_with_body(benchmark::State& state) {
+    parse_one(state,
+              "POST /api/v1/orders HTTP/1.1\r\nHost: api.example.com\r\n"
+              "Content-Type: application/json\r\nContent-Length: 64\r\n\r\n" +
+                  std::string(64, 'j'));
+}
+BENCHMARK(BM_parse_post_with_body);
+
+void BM_parse_chunked(benchmark::State& state) {
+    parse_one(state,
+              "POST /api/v1/upload HTTP/1.1\r\nHost: api.example.com\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n"
+              "20\r\n" +
+                  std::string(32, 'c') + "\r\n20\r\n" + std::string(32, 'c') + "\r\n0\r\n\r\n");
+}
+BENCHMARK(BM_parse_chunked);
+
+// 16 pipelined requests in one buffer, as a read would deliver them.
+void BM_parse_pipelined_16(benchmark::State& state) {
+    std::string bytes;
+    for (int i = 0; i < 16; ++i)
+        bytes += typical_get;
+    request_parser parser;
+    for (auto _ : state) {
+        std::string_view rest = bytes;
+        while (!rest.empty()) {
+            const parse_result r = parser.parse(rest);
+            if (r.status != parse_status::ready) {
+                state.SkipWithError("request did not parse");
+                return;
+            }
+            benchmark::DoNotOptimize(parser.current().target.data());
+            rest.remove_prefix(r.consumed);
+        }
+    }
+    state.SetItemsProcessed(state.iterations() * 16);
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes.size()));
+}
+BENCHMARK(BM_parse_pipelined_16);
+
+void BM_header_lookup(benchmark::State& state) {
+    request_parser parser;
+    if (parser.parse(typical_get).status != parse_status::ready) {
+        state.SkipWithError("request did not parse");
+        return;
+    }
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(parser.current().header("x-request-id").size());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_header_lookup);
+
+// The gateway's 200 answer: JSON body and the three X-RateLimit fields, into a warm buffer.
+void BM_write_response_head(benchmark::State& state) {
+    const std::string body = R"({"status":"ok"})";
+    std::string out;
+    response res;
+    std::int64_t n = 0;
+    for (auto _ : state) {
+        out.clear();
+        res.clear();
+        res.add_header("Content-Type", "application/json");
+        res.add_header("X-RateLimit-Limit", std::int64_t{100});
+        res.add_header("X-RateLimit-Remaining", n % 100);
+        res.add_header("X-RateLimit-Reset", std::int64_t{7});
+        res.set_body(body);
+        res.write_head(out, connection_header::none);
+        benchmark::DoNotOptimize(out.data());
+        ++n;
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetLabel(std::to_string(out.size()) + " B head");
+}
+BENCHMARK(BM_write_response_head);
+
+}  // namespace

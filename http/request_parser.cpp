@@ -1,0 +1,418 @@
+#include "http/request_parser.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace sluice::http {
+
+namespace {
+
+// tchar from RFC 9110 section 5.6.2: the only bytes allowed in a method or a field name.
+constexpr std::array<bool, 256> make_tchar_table() {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c)
+        t[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c)
+        t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c)
+        t[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+        t[static_cast<unsigned char>(c)] = true;
+    return t;
+}
+constexpr std::array<bool, 256> tchar = make_tchar_table();
+
+constexpr bool is_target_char(unsigned char c) noexcept {
+    return c > 0x20 && c < 0x7f;
+}
+
+// field-vchar, SP, HTAB and obs-text; everything else (CTLs, DEL) is refused in a value.
+constexpr bool is_value_char(unsigned char c) noexcept {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+constexpr bool is_digit(unsigned char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+constexpr std::string_view http_version_pattern = "HTTP/d.d";
+
+// The reason for a byte the scanner refuses: line-ending misuse gets its own words because those
+// are the smuggling attempts worth recognising in a log.
+std::string_view byte_reason(unsigned char c, std::string_view otherwise) noexcept {
+    if (c == '\n') return "bare LF in header section";
+    if (c == '\r') return "CR not followed by LF";
+    return otherwise;
+}
+
+}  // namespace
+
+const llhttp_settings_t& request_parser::settings() noexcept {
+    static const llhttp_settings_t s = [] {
+        llhttp_settings_t s;
+        llhttp_settings_init(&s);
+        s.on_method = &request_parser::on_method;
+        s.on_url = &request_parser::on_url;
+        s.on_header_field = &request_parser::on_header_field;
+        s.on_header_value = &request_parser::on_header_value;
+        s.on_header_value_complete = &request_parser::on_header_value_complete;
+        s.on_headers_complete = &request_parser::on_headers_complete;
+        s.on_chunk_header = &request_parser::on_chunk_header;
+        s.on_message_complete = &request_parser::on_message_complete;
+        return s;
+    }();
+    return s;
+}
+
+request_parser::request_parser(const parser_limits& limits) noexcept : limits_(limits) {
+    llhttp_init(&llhttp_, HTTP_REQUEST, &settings());
+    llhttp_.data = this;
+    reset();
+}
+
+void request_parser::reset() noexcept {
+    begin_request();
+    phase_ = phase::headers;
+    error_status_ = 0;
+    error_reason_ = {};
+}
+
+void request_parser::begin_request() noexcept {
+    // llhttp_reset keeps settings and `data`; a fresh llhttp state per request means nothing a
+    // previous request did (Connection: close, an upgrade) leaks into the next one.
+    llhttp_reset(&llhttp_);
+    phase_ = phase::headers;
+    scan_ = scan::start;
+    version_pos_ = 0;
+    field_open_ = false;
+    expect_continue_ = false;
+    scanned_ = 0;
+    header_end_ = 0;
+    fed_ = 0;
+    method_ = {};
+    target_ = {};
+    field_count_ = 0;
+    body_size_ = 0;
+    request_.method = {};
+    request_.target = {};
+    request_.header_count = 0;
+    request_.content_length.reset();
+    request_.chunked = false;
+    request_.body_size = 0;
+    request_.body = {};
+}
+
+parse_result request_parser::fail(unsigned http_status, std::string_view reason) noexcept {
+    phase_ = phase::failed;
+    error_status_ = http_status;
+    error_reason_ = reason;
+    return {parse_status::error, 0, http_status, reason};
+}
+
+int request_parser::fail_in_callback(unsigned http_status, std::string_view reason) noexcept {
+    if (error_status_ == 0) {
+        error_status_ = http_status;
+        error_reason_ = reason;
+    }
+    return -1;
+}
+
+parse_result request_parser::parse(std::string_view buf) noexcept {
+    if (phase_ == phase::failed) return {parse_status::error, 0, error_status_, error_reason_};
+    if (phase_ == phase::done) begin_request();
+
+    if (phase_ == phase::headers && header_end_ == 0) {
+        if (!scan_headers(buf)) return fail(error_status_, error_reason_);
+        if (header_end_ == 0) {
+            if (scanned_ >= limits_.max_header_bytes) {
+                return fail(431, "header section too large");
+            }
+            return {};
+        }
+    }
+
+    // Never hand llhttp more than one message may take: the first call feeds the whole header
+    // section (the scanner found its end), later calls continue the body where the last stopped.
+    const std::size_t limit = std::min(buf.size(), max_message_bytes());
+    if (fed_ < limit) {
+        base_ = buf.data();
+        const llhttp_errno_t err = llhttp_execute(&llhttp_, buf.data() + fed_, limit - fed_);
+        base_ = nullptr;
+        if (err == HPE_PAUSED) {
+            // Paused by on_message_complete: the error position is the first byte after it.
+            const auto end = static_cast<std::size_t>(llhttp_get_error_pos(&llhttp_) - buf.data());
+            build_request(buf);
+            phase_ = phase::done;
+            return {parse_status::ready, end, 0, {}};
+        }
+        if (err != HPE_OK) {
+            if (error_status_ != 0) return fail(error_status_, error_reason_);
+            if (err == HPE_PAUSED_H2_UPGRADE) return fail(400, "HTTP/2 connection preface");
+            const char* reason = llhttp_get_error_reason(&llhttp_);
+            return fail(400, reason != nullptr ? std::string_view(reason) : "malformed request");
+        }
+        fed_ = limit;
+    }
+    if (fed_ >= max_message_bytes()) return fail(413, "message too large");
+    return {};
+}
+
+bool request_parser::scan_headers(std::string_view buf) noexcept {
+    const std::size_t limit = std::min(buf.size(), limits_.max_header_bytes);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(buf.data());
+    auto refuse = [this](unsigned char c, std::string_view reason) {
+        error_status_ = 400;
+        error_reason_ = byte_reason(c, reason);
+        return false;
+    };
+    std::size_t i = scanned_;
+    for (; i < limit; ++i) {
+        const unsigned char c = bytes[i];
+        switch (scan_) {
+            case scan::start:
+                if (c == '\r') {
+                    scan_ = scan::start_lf;
+                } else if (tchar[c]) {
+                    scan_ = scan::method;
+                } else {
+                    return refuse(c, "invalid request line");
+                }
+                break;
+            case scan::start_lf:
+                if (c != '\n') return refuse('\r', {});
+                scan_ = scan::start;
+                break;
+            case scan::method:
+                if (c == ' ') {
+                    scan_ = scan::target;
+                    version_pos_ = 0;
+                } else if (!tchar[c]) {
+                    return refuse(c, "invalid method");
+                }
+                break;
+            case scan::target:
+                // version_pos_ counts target bytes here, only to refuse an empty target.
+                if (is_target_char(c)) {
+                    version_pos_ = 1;
+                } else if (c == ' ' && version_pos_ != 0) {
+                    scan_ = scan::version;
+                    version_pos_ = 0;
+                } else {
+                    return refuse(c, "invalid request target");
+                }
+                break;
+            case scan::version:
+                if (version_pos_ == http_version_pattern.size()) {
+                    if (c != '\r') return refuse(c, "invalid HTTP version");
+                    scan_ = scan::line_lf;
+                } else {
+                    const char want = http_version_pattern[version_pos_];
+                    if (want == 'd' ? !is_digit(c) : c != static_cast<unsigned char>(want)) {
+                        return refuse(c, "invalid HTTP version");
+                    }
+                    ++version_pos_;
+                }
+                break;
+            case scan::line_lf:
+                if (c != '\n') return refuse('\r', {});
+                scan_ = scan::line_start;
+                break;
+            case scan::line_start:
+                if (c == '\r') {
+                    scan_ = scan::end_lf;
+                } else if (c == ' ' || c == '\t') {
+                    return refuse(c, "obs-fold (line folding) in header section");
+                } else if (tchar[c]) {
+                    scan_ = scan::name;
+                } else {
+                    return refuse(c, c == ':' ? "empty header name" : "invalid header name");
+                }
+                break;
+            case scan::name:
+                if (c == ':') {
+                    scan_ = scan::value;
+                } else if (c == ' ' || c == '\t') {
+                    return refuse(c, "whitespace between header name and colon");
+                } else if (c == '\r') {
+                    return refuse(0, "header line without colon");
+                } else if (!tchar[c]) {
+                    return refuse(c, "invalid header name");
+                }
+                break;
+            case scan::value:
+                if (c == '\r') {
+                    scan_ = scan::line_lf;
+                } else if (!is_value_char(c)) {
+                    return refuse(c, "invalid header value");
+                }
+                break;
+            case scan::end_lf:
+                if (c != '\n') return refuse('\r', {});
+                header_end_ = i + 1;
+                scanned_ = i + 1;
+                return true;
+        }
+    }
+    scanned_ = i;
+    return true;
+}
+
+void request_parser::extend(span& s, const char* at, std::size_t n) noexcept {
+    // llhttp may report one span in pieces; they are adjacent in the buffer, so the span just
+    // grows to cover them.
+    const auto offset = static_cast<std::uint32_t>(at - base_);
+    if (s.length == 0) s.offset = offset;
+    s.length = static_cast<std::uint32_t>(offset + n - s.offset);
+}
+
+int request_parser::on_method(llhttp_t* p, const char* at, std::size_t n) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    self.extend(self.method_, at, n);
+    return 0;
+}
+
+int request_parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    self.extend(self.target_, at, n);
+    return 0;
+}
+
+int request_parser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    if (self.phase_ != phase::headers) return 0;  // a trailer field: framing only, ignored
+    if (!self.field_open_) {
+        if (self.field_count_ == max_header_fields) {
+            return self.fail_in_callback(431, "too many header fields");
+        }
+        self.fields_[self.field_count_] = {};
+        self.field_open_ = true;
+    }
+    self.extend(self.fields_[self.field_count_].name, at, n);
+    return 0;
+}
+
+int request_parser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    if (self.phase_ != phase::headers) return 0;
+    self.extend(self.fields_[self.field_count_].value, at, n);
+    return 0;
+}
+
+int request_parser::on_header_value_complete(llhttp_t* p) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    if (self.phase_ != phase::headers) return 0;
+    // llhttp skips the whitespace before a value but keeps the whitespace after it.
+    span& value = self.fields_[self.field_count_].value;
+    while (value.length != 0) {
+        const char last = self.base_[value.offset + value.length - 1];
+        if (last != ' ' && last != '\t') break;
+        --value.length;
+    }
+    ++self.field_count_;
+    self.field_open_ = false;
+    return 0;
+}
+
+int request_parser::on_headers_complete(llhttp_t* p) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    const int rc = self.check_headers();
+    self.phase_ = phase::body;
+    return rc;
+}
+
+int request_parser::check_headers() noexcept {
+    if (llhttp_.http_major != 1 || llhttp_.http_minor > 1) {
+        return fail_in_callback(400, "unsupported HTTP version");
+    }
+    if (llhttp_.method == HTTP_CONNECT) return fail_in_callback(400, "CONNECT is not supported");
+
+    std::size_t content_lengths = 0;
+    std::size_t transfer_encodings = 0;
+    std::size_t hosts = 0;
+    bool chunked = false;
+    bool expect_continue = false;
+    std::uint64_t content_length = 0;
+    for (std::size_t i = 0; i < field_count_; ++i) {
+        const std::string_view name(base_ + fields_[i].name.offset, fields_[i].name.length);
+        const std::string_view value(base_ + fields_[i].value.offset, fields_[i].value.length);
+        if (iequals(name, "content-length")) {
+            ++content_lengths;
+            if (value.empty()) return fail_in_callback(400, "invalid Content-Length");
+            content_length = 0;
+            for (const char ch : value) {
+                const auto c = static_cast<unsigned char>(ch);
+                if (!is_digit(c)) return fail_in_callback(400, "invalid Content-Length");
+                if (content_length > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) {
+                    return fail_in_callback(413, "body too large");
+                }
+                content_length = content_length * 10 + (c - '0');
+            }
+        } else if (iequals(name, "transfer-encoding")) {
+            ++transfer_encodings;
+            chunked = iequals(value, "chunked");
+        } else if (iequals(name, "host")) {
+            ++hosts;
+        } else if (iequals(name, "expect")) {
+            expect_continue = iequals(value, "100-continue");
+        }
+    }
+    if (content_lengths > 1) return fail_in_callback(400, "duplicate Content-Length");
+    if (transfer_encodings != 0) {
+        if (content_lengths != 0) {
+            return fail_in_callback(400, "both Content-Length and Transfer-Encoding");
+        }
+        if (transfer_encodings > 1) return fail_in_callback(400, "repeated Transfer-Encoding");
+        if (!chunked) return fail_in_callback(400, "Transfer-Encoding other than chunked");
+        // RFC 9112 section 6.1: HTTP/1.0 has no chunked framing to agree on.
+        if (llhttp_.http_minor == 0) {
+            return fail_in_callback(400, "Transfer-Encoding in an HTTP/1.0 request");
+        }
+    }
+    if (hosts > 1) return fail_in_callback(400, "duplicate Host");
+    if (content_lengths != 0) {
+        if (content_length > limits_.max_body_bytes) return fail_in_callback(413, "body too large");
+        request_.content_length = content_length;
+    }
+    request_.chunked = chunked;
+    expect_continue_ = expect_continue && (chunked || content_length != 0);
+    return 0;
+}
+
+int request_parser::on_chunk_header(llhttp_t* p) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    // llhttp stores the announced chunk size in content_length: refuse before its data arrives.
+    const std::uint64_t size = p->content_length;
+    if (size > self.limits_.max_body_bytes - self.body_size_) {
+        return self.fail_in_callback(413, "body too large");
+    }
+    self.body_size_ += size;
+    return 0;
+}
+
+int request_parser::on_message_complete(llhttp_t*) {
+    // Stop right after this message: the bytes that follow belong to the next request, which is
+    // parsed by the next call (after the caller has answered this one).
+    return HPE_PAUSED;
+}
+
+void request_parser::build_request(std::string_view buf) noexcept {
+    request& r = request_;
+    r.method = view(buf, method_);
+    r.target = view(buf, target_);
+    r.version_major = llhttp_.http_major;
+    r.version_minor = llhttp_.http_minor;
+    r.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0;
+    for (std::size_t i = 0; i < field_count_; ++i) {
+        r.headers[i] = {view(buf, fields_[i].name), view(buf, fields_[i].value)};
+    }
+    r.header_count = field_count_;
+    if (r.chunked) {
+        r.body_size = body_size_;
+        r.body = {};
+    } else {
+        r.body_size = r.content_length.value_or(0);
+        r.body = buf.substr(header_end_, static_cast<std::size_t>(r.body_size));
+    }
+}
+
+}  // namespace sluice::http

@@ -31,6 +31,8 @@ private:
 };
 
 // Ignores a reply; the connection still reads it to keep replies matched.
-inline void ignore_node(const node&) noexcept {}
+inline constexpr struct ignore_t {
+    void operator()(const node&) const noexcept {}
+} ignore{};
 
 }  // namespace sluice::resp

@@ -46,15 +46,15 @@ struct reply_router {
 
 }  // namespace
 
-// One request in flight. Made once per connection (with its timer) and recycled.
+// One request in flight. Made once per connection and recycled.
 struct connection::slot {
-    explicit slot(const asio::any_io_executor& ex) : timer{ex} {}
-
-    asio::steady_timer timer;  // the waiter sleeps on it: expiry = timeout, cancel = answered
+    waiter wake;  // exec() sleeps on it until the reply is in or the deadline passed
+    std::chrono::steady_clock::time_point deadline;
     adapter a;
     std::size_t replies_left = 0;
     std::error_code ec;
     bool done = false;
+    bool timed_out = false;
     bool abandoned = false;  // the waiter has gone; the reply is read and dropped
 };
 
@@ -68,9 +68,9 @@ connection::connection(asio::any_io_executor ex, connection_config cfg)
     : ex_{std::move(ex)},
       cfg_{std::move(cfg)},
       socket_{ex_},
-      writer_wakeup_{ex_},
       reconnect_timer_{ex_},
       health_timer_{ex_},
+      sweep_timer_{ex_},
       disconnected_{ex_},
       parser_{cfg_.limits},
       rng_state_{
@@ -80,7 +80,7 @@ connection::connection(asio::any_io_executor ex, connection_config cfg)
     slots_.reserve(n);
     free_slots_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-        slots_.push_back(std::make_unique<slot>(ex_));
+        slots_.push_back(std::make_unique<slot>());
         free_slots_.push_back(slots_.back().get());
     }
     fifo_.resize(std::bit_ceil(n));
@@ -120,10 +120,11 @@ asio::awaitable<void> connection::run() {
             link_up_ = true;
             connected_.store(true, std::memory_order_relaxed);
             count(stats_.connects);
-            running_ += 3;
+            running_ += 4;
             asio::co_spawn(ex_, reader(), asio::detached);
             asio::co_spawn(ex_, writer(), asio::detached);
             asio::co_spawn(ex_, health_checker(), asio::detached);
+            asio::co_spawn(ex_, timeout_sweeper(), asio::detached);
             while (link_up_ && !stopping_) {
                 disconnected_.expires_at(asio::steady_timer::time_point::max());
                 co_await disconnected_.async_wait(nothrow);
@@ -187,6 +188,9 @@ asio::awaitable<std::error_code> connection::connect_once() {
         }
         if (!ec) {
             socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+            // The reader and writer try system calls directly and fall back to waiting for
+            // readiness, so the socket must not block.
+            socket_.non_blocking(true, ignored);
             ec = co_await handshake();
         }
         // The timer's handler refers to `timed_out` and `finished` in this frame: let it run
@@ -271,7 +275,9 @@ void connection::drop_connection(std::error_code ec, std::string_view why) {
     std::error_code ignored;
     socket_.close(ignored);
     fail_all(stopping_ ? std::error_code{errc::stopped} : std::error_code{errc::disconnected});
-    writer_wakeup_.cancel();
+    writer_wakeup_.notify();
+    sweeper_wakeup_.notify();
+    sweep_timer_.cancel();
     health_timer_.cancel();
     disconnected_.cancel();
 }
@@ -279,10 +285,29 @@ void connection::drop_connection(std::error_code ec, std::string_view why) {
 // ---------------------------------------------------------------------------------------------
 // The writer: everything exec() appended during one loop turn leaves in one write.
 
+void connection::write_now() noexcept {
+    std::error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(out_), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        // The reader sees the broken connection too; leave the bytes to the writer, which
+        // reports it.
+        wake_writer();
+        return;
+    }
+    if (ec) n = 0;
+    if (n == out_.size()) {
+        out_.clear();
+        count(stats_.writes);
+    } else {
+        out_.erase(0, n);
+        wake_writer();
+    }
+}
+
 void connection::wake_writer() noexcept {
     if (writer_idle_) {
         writer_idle_ = false;
-        writer_wakeup_.cancel();
+        writer_wakeup_.notify();
     }
 }
 
@@ -291,15 +316,26 @@ asio::awaitable<void> connection::writer() {
     while (gen == generation_) {
         if (out_.empty()) {
             writer_idle_ = true;
-            writer_wakeup_.expires_at(asio::steady_timer::time_point::max());
-            co_await writer_wakeup_.async_wait(nothrow);
+            co_await writer_wakeup_.wait();
             writer_idle_ = false;
             continue;
         }
         // exec() keeps appending to out_ while this write is in progress; those bytes form the
         // next write. Swapping keeps both buffers' capacity: no allocation once warm.
         std::swap(out_, writing_);
-        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing_), nothrow);
+        // The socket buffer almost always has room: write now, and go through the event loop
+        // only for what did not fit. A write that completes at once costs no loop turn.
+        std::error_code ec;
+        std::size_t n = socket_.write_some(asio::buffer(writing_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            ec = {};
+            n = 0;
+        }
+        if (!ec && n < writing_.size()) {
+            auto [aec, an] =
+                co_await asio::async_write(socket_, asio::buffer(writing_) + n, nothrow);
+            ec = aec;
+        }
         writing_.clear();
         if (gen != generation_) break;
         if (ec) {
@@ -317,6 +353,7 @@ asio::awaitable<void> connection::writer() {
 asio::awaitable<void> connection::reader() {
     const auto gen = generation_;
     auto on = [this](const node& n) { on_node(n); };
+    bool maybe_more = false;
     while (gen == generation_) {
         for (;;) {
             auto r = parser_.parse({in_.data() + in_start_, in_end_ - in_start_}, on);
@@ -346,14 +383,33 @@ asio::awaitable<void> connection::reader() {
             in_end_ = pending;
             if (in_.size() - in_end_ < min_read_window) in_.resize(in_.size() * 2);
         }
-        auto [ec, n] = co_await socket_.async_read_some(
-            asio::buffer(in_.data() + in_end_, in_.size() - in_end_), nothrow);
-        if (gen != generation_) break;
+        // Read when data is sure to be there: right after the socket reported readiness, or
+        // when the last read filled the buffer. Otherwise a read would mostly fail with EAGAIN,
+        // a wasted system call per reply on a connection that waits for each answer.
+        const std::size_t space = in_.size() - in_end_;
+        std::error_code ec;
+        std::size_t n = 0;
+        if (maybe_more) n = socket_.read_some(asio::buffer(in_.data() + in_end_, space), ec);
+        if (!maybe_more || ec == asio::error::would_block || ec == asio::error::try_again) {
+            auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, nothrow);
+            if (gen != generation_) break;
+            if (wec) {
+                drop_connection(wec, "read");
+                break;
+            }
+            ec = {};
+            n = socket_.read_some(asio::buffer(in_.data() + in_end_, space), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                maybe_more = false;
+                continue;
+            }
+        }
         if (ec) {
             drop_connection(ec, ec == asio::error::eof ? "server closed the connection" : "read");
             break;
         }
         in_end_ += n;
+        maybe_more = n == space;
     }
     --running_;
 }
@@ -430,7 +486,8 @@ void connection::complete(slot* s, std::error_code ec) noexcept {
     if (s->abandoned) {
         release_slot(s);
     } else {
-        s->timer.cancel();
+        ++resuming_;
+        s->wake.notify();
     }
 }
 
@@ -490,22 +547,36 @@ asio::awaitable<std::error_code> connection::exec(const request& req, adapter a,
 
     s->a = a;
     s->replies_left = req.commands();
+    s->deadline = deadline;
     s->done = false;
+    s->timed_out = false;
     s->abandoned = false;
     s->ec = {};
+    // A request with nothing else in flight and no other caller about to resume in this loop
+    // turn has nobody to share a write with: send it now instead of a loop turn later. Anything
+    // else is left to the writer, which sends all that accumulated in one write.
+    const bool alone = fifo_head_ == fifo_tail_ && resuming_ == 0 && writer_idle_ && out_.empty();
     fifo_[fifo_tail_ & (fifo_.size() - 1)] = s;
     ++fifo_tail_;
     out_.append(req.payload());
-    wake_writer();
+    if (alone) {
+        write_now();
+    } else {
+        wake_writer();
+    }
+    if (sweeper_parked_) {
+        sweeper_parked_ = false;
+        sweeper_wakeup_.notify();
+    }
 
-    s->timer.expires_at(deadline);
-    co_await s->timer.async_wait(nothrow);
+    co_await s->wake.wait();
+    --resuming_;
     if (s->done) {
         std::error_code ec = s->ec;
         release_slot(s);
         co_return ec;
     }
-    // Timed out (or the caller was cancelled). The request may already be on the wire: leave
+    // Timed out. The request may already be on the wire: leave
     // the slot in the FIFO so its reply is consumed, but stop delivering to the caller's adapter.
     s->abandoned = true;
     s->a = adapter{};
@@ -583,6 +654,42 @@ asio::awaitable<void> connection::health_checker() {
                 break;
             }
             last_replies = stats_.replies.load(std::memory_order_relaxed);
+        }
+    }
+    --running_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts: one timer per connection sweeps the FIFO, instead of a timer per request (a timer
+// queue update, and often a timerfd_settime system call, for every request).
+
+asio::awaitable<void> connection::timeout_sweeper() {
+    const auto gen = generation_;
+    int idle_ticks = 0;
+    while (gen == generation_) {
+        if (in_flight_ == 0) {
+            // Nothing to watch for two ticks running: park until exec() has something.
+            if (++idle_ticks >= 2) {
+                sweeper_parked_ = true;
+                co_await sweeper_wakeup_.wait();
+                sweeper_parked_ = false;
+                idle_ticks = 0;
+                continue;
+            }
+        } else {
+            idle_ticks = 0;
+        }
+        sweep_timer_.expires_after(cfg_.timeout_resolution);
+        co_await sweep_timer_.async_wait(nothrow);
+        if (gen != generation_) break;
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = fifo_head_; i != fifo_tail_; ++i) {
+            slot* s = fifo_[i & (fifo_.size() - 1)];
+            if (!s->abandoned && !s->done && !s->timed_out && s->deadline <= now) {
+                s->timed_out = true;
+                ++resuming_;
+                s->wake.notify();
+            }
         }
     }
     --running_;

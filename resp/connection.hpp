@@ -16,6 +16,7 @@
 #include "resp/adapter.hpp"
 #include "resp/parser.hpp"
 #include "resp/serializer.hpp"
+#include "resp/waiter.hpp"
 
 namespace sluice::resp {
 
@@ -39,6 +40,9 @@ struct connection_config {
     // Requests in flight (written or waiting to be written) at most; past it exec() waits, so a
     // stalled server applies back-pressure instead of growing memory.
     std::size_t max_in_flight = 4096;
+    // Request deadlines are checked this often, by one timer per connection rather than one per
+    // request: a timeout fires up to this much late.
+    std::chrono::milliseconds timeout_resolution{5};
     parser_limits limits{};
 };
 
@@ -120,6 +124,7 @@ class connection {
     asio::awaitable<void> writer();
     asio::awaitable<void> reader();
     asio::awaitable<void> health_checker();
+    asio::awaitable<void> timeout_sweeper();
 
     slot* acquire_slot() noexcept;
     void release_slot(slot* s) noexcept;
@@ -129,6 +134,7 @@ class connection {
     void on_node(const node& n);
     void on_reply_done();
     void wake_writer() noexcept;
+    void write_now() noexcept;
     void wake_space_waiter() noexcept;
     void count(std::atomic<std::uint64_t>& c) noexcept {
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -137,13 +143,15 @@ class connection {
     asio::any_io_executor ex_;
     connection_config cfg_;
     asio::ip::tcp::socket socket_;
-    asio::steady_timer writer_wakeup_;  // a condition variable: cancelled to wake the writer
+    waiter writer_wakeup_;
     asio::steady_timer reconnect_timer_;
     asio::steady_timer health_timer_;
+    asio::steady_timer sweep_timer_;
+    waiter sweeper_wakeup_;  // the sweeper parks on it while nothing is in flight
+    bool sweeper_parked_ = false;
     asio::steady_timer disconnected_;  // cancelled when the connection drops, to stop its loops
 
-    // Slots are made once, each with its own timer, and recycled through a free list: exec() does
-    // not construct a timer (which looks up a service under a mutex) or allocate per request.
+    // Slots are made once and recycled through a free list: exec() does not allocate per request.
     std::vector<std::unique_ptr<slot>> slots_;
     std::vector<slot*> free_slots_;
     // The FIFO of requests waiting for replies: a ring of slot pointers, power-of-two capacity.
@@ -156,6 +164,9 @@ class connection {
     std::string out_;      // bytes appended by exec() since the last write began
     std::string writing_;  // bytes of the write in progress
     bool writer_idle_ = false;
+    // Callers notified of their reply (or timeout) but not yet resumed: they are about to send
+    // more in this loop turn, so a new request should wait for the writer and join them.
+    std::size_t resuming_ = 0;
 
     std::vector<char> in_;  // read buffer: [in_start_, in_end_) not yet parsed into a whole reply
     std::size_t in_start_ = 0;

@@ -1,0 +1,63 @@
+#include "resp/error.hpp"
+
+namespace sluice::resp {
+
+namespace {
+
+class category final : public std::error_category {
+  public:
+    const char* name() const noexcept override { return "resp"; }
+
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::invalid_type_byte:
+                return "RESP: unknown type byte";
+            case errc::invalid_length:
+                return "RESP: invalid length (negative, non-numeric or over the limit)";
+            case errc::nesting_too_deep:
+                return "RESP: aggregates nested too deep";
+            case errc::line_too_long:
+                return "RESP: no CRLF within the line length limit";
+            case errc::missing_crlf:
+                return "RESP: expected CRLF";
+            case errc::invalid_integer:
+                return "RESP: invalid integer";
+            case errc::invalid_double:
+                return "RESP: invalid double";
+            case errc::invalid_boolean:
+                return "RESP: invalid boolean (expected #t or #f)";
+            case errc::invalid_verbatim:
+                return "RESP: verbatim string without a three-letter format and ':'";
+            case errc::invalid_attribute:
+                return "RESP: attribute not followed by a value";
+            case errc::not_connected:
+                return "not connected to Redis";
+            case errc::disconnected:
+                return "connection to Redis lost with the request in flight";
+            case errc::timeout:
+                return "Redis did not reply in time";
+            case errc::connect_timeout:
+                return "connecting to Redis timed out";
+            case errc::handshake_failed:
+                return "Redis rejected the handshake (HELLO, AUTH or SELECT)";
+            case errc::stopped:
+                return "connection stopped";
+            case errc::script_load_failed:
+                return "script not cached and SCRIPT LOAD failed";
+            case errc::invalid_url:
+                return "invalid Redis URL";
+            case errc::unsupported_scheme:
+                return "unsupported Redis URL scheme (only redis://)";
+        }
+        return "resp error " + std::to_string(ev);
+    }
+};
+
+}  // namespace
+
+const std::error_category& resp_category() noexcept {
+    static const category instance;
+    return instance;
+}
+
+}  // namespace sluice::resp

@@ -422,7 +422,7 @@ TEST(parser, split_points_across_back_to_back_replies) {
         parser p;
         std::size_t start = 0, received = 0, replies = 0;
         std::vector<rec> got;
-        while (replies < all.size()) {
+        while (received < wire.size()) {
             received = std::min(wire.size(), received + step);
             for (;;) {
                 exact_buffer b{std::string_view{wire}.substr(start, received - start)};
@@ -437,6 +437,7 @@ TEST(parser, split_points_across_back_to_back_replies) {
             }
         }
         EXPECT_EQ(start, wire.size());
+        EXPECT_EQ(replies, all.size());
     }
 }
 

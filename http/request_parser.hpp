@@ -1,0 +1,165 @@
+#pragma once
+
+#include <llhttp.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "http/request.hpp"
+
+namespace sluice::http {
+
+struct parser_limits {
+    // Request line, header fields and the blank line that ends them; longer answers 431.
+    std::size_t max_header_bytes = 8 * 1024;
+    // Decoded body; larger answers 413, decided from Content-Length or from the chunk sizes.
+    std::uint64_t max_body_bytes = 1024 * 1024;
+    // Room for chunk-size lines, chunk extensions and trailers on top of the body. A chunked
+    // message whose framing needs more answers 413 too: the parser holds whole messages in the
+    // caller's buffer, so the message as sent has to be bounded, not only its decoded body.
+    std::size_t max_framing_bytes = 64 * 1024;
+};
+
+enum class parse_status : std::uint8_t {
+    need_more,  // read more bytes and call parse again with the same prefix plus the new bytes
+    ready,      // current() is a complete request; drop `consumed` bytes before the next call
+    error,      // answer http_status and close the connection; later calls repeat the error
+};
+
+struct parse_result {
+    parse_status status = parse_status::need_more;
+    std::size_t consumed = 0;
+    unsigned http_status = 0;  // 400, 413 or 431 with parse_status::error
+    std::string_view reason;   // short static text for logs and tests
+};
+
+// Sans-IO HTTP/1.1 request parser over llhttp, one request at a time.
+//
+// parse() takes the unconsumed bytes that start at the current request. It waits until the whole
+// header section is present and feeds it to llhttp in one call, so that every name, value, method
+// and target arrives as one contiguous span: the request's views point into the caller's buffer
+// and nothing is copied. The body is then fed as it arrives, and `ready` is returned only once the
+// whole message (body included, Content-Length or chunked) is in the buffer, so pipelined requests
+// that follow stay untouched for the next call.
+//
+// On top of llhttp (built in strict mode, see http/CMakeLists.txt) the parser scans the header
+// section itself and rejects what a front proxy could read differently, the usual request
+// smuggling vectors: obs-fold, a CR not followed by LF, a bare LF, whitespace between a field name
+// and its colon, characters outside tchar in a field name, control characters in a value, a
+// request line that is not exactly `method SP target SP HTTP/d.d`, Content-Length together with
+// Transfer-Encoding, Content-Length given twice (even with equal values: llhttp refuses it, and
+// there is no reason to accept what no sane client sends), a Content-Length that is not only
+// digits, a Transfer-Encoding other than exactly `chunked`, and a second Host field.
+//
+// Deliberately accepted: a missing Host in HTTP/1.1 (the gateway never routes by host, and health
+// probes often omit it), empty lines before the request line (RFC 9112 section 2.2), an Upgrade
+// request (answered as a plain request; the protocol never switches). Rejected with 400 besides
+// malformed input: CONNECT, HTTP versions other than 1.0 and 1.1, and the HTTP/2 preface.
+// Known llhttp 8.1 limit: a chunk extension with a value followed by another extension
+// (`5;a=b;c`) is refused by llhttp and answers 400.
+//
+// No allocation: spans are kept as offsets in fixed arrays and turned into views when a request
+// is ready, which also lets the caller's buffer move or grow while a body is still arriving.
+class request_parser {
+  public:
+    explicit request_parser(const parser_limits& limits = {}) noexcept;
+    request_parser(const request_parser&) = delete;
+    request_parser& operator=(const request_parser&) = delete;
+
+    parse_result parse(std::string_view buf) noexcept;
+
+    // The request of the last `ready` result; valid until the next parse() or reset().
+    const request& current() const noexcept { return request_; }
+
+    // True once the current request's header section has been parsed (its body may be pending).
+    bool headers_complete() const noexcept { return phase_ == phase::body; }
+
+    // The current request's headers are parsed, it asked for `Expect: 100-continue` and its body
+    // has not fully arrived: the connection should send `100 Continue` once.
+    bool expects_continue() const noexcept { return phase_ == phase::body && expect_continue_; }
+
+    // The most bytes one message may take in the caller's buffer before the parser answers 413
+    // (431 for its header section); a read buffer of this size never needs to grow further.
+    std::size_t max_message_bytes() const noexcept {
+        return limits_.max_header_bytes + static_cast<std::size_t>(limits_.max_body_bytes) +
+               limits_.max_framing_bytes;
+    }
+
+    const parser_limits& limits() const noexcept { return limits_; }
+
+    // Forgets everything, including a previous error: ready for a new connection.
+    void reset() noexcept;
+
+  private:
+    enum class phase : std::uint8_t { headers, body, done, failed };
+    // States of the header-section scanner, one byte at a time.
+    enum class scan : std::uint8_t {
+        start,       // before the request line (empty lines are skipped)
+        start_lf,    // CR seen before the request line
+        method,      // tchar until SP
+        target,      // visible ASCII until SP; version_pos_ notes whether any was seen
+        version,     // "HTTP/d.d", position in version_pos_
+        line_lf,     // CR seen at the end of the request line or of a field line
+        line_start,  // first byte of a field line, or CR of the final blank line
+        name,        // tchar until the colon
+        value,       // field-vchar, SP, HTAB, obs-text until CR
+        end_lf,      // CR of the blank line seen
+    };
+    struct span {
+        std::uint32_t offset = 0;
+        std::uint32_t length = 0;
+    };
+    struct field_span {
+        span name;
+        span value;
+    };
+
+    static int on_method(llhttp_t* p, const char* at, std::size_t n);
+    static int on_url(llhttp_t* p, const char* at, std::size_t n);
+    static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
+    static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
+    static int on_header_value_complete(llhttp_t* p);
+    static int on_headers_complete(llhttp_t* p);
+    static int on_chunk_header(llhttp_t* p);
+    static int on_message_complete(llhttp_t* p);
+    static const llhttp_settings_t& settings() noexcept;
+
+    void begin_request() noexcept;
+    // Scans the header section up to its blank line; returns false on an error (already recorded).
+    bool scan_headers(std::string_view buf) noexcept;
+    int check_headers() noexcept;
+    void extend(span& s, const char* at, std::size_t n) noexcept;
+    std::string_view view(std::string_view buf, span s) const noexcept {
+        return buf.substr(s.offset, s.length);
+    }
+    parse_result fail(unsigned http_status, std::string_view reason) noexcept;
+    int fail_in_callback(unsigned http_status, std::string_view reason) noexcept;
+    void build_request(std::string_view buf) noexcept;
+
+    parser_limits limits_;
+    llhttp_t llhttp_{};
+    request request_{};
+
+    phase phase_ = phase::headers;
+    scan scan_ = scan::start;
+    std::uint8_t version_pos_ = 0;
+    bool field_open_ = false;  // a field name was reported and its value is not complete yet
+    bool expect_continue_ = false;
+    std::size_t scanned_ = 0;     // bytes of the header section already scanned
+    std::size_t header_end_ = 0;  // offset just past the blank line, once found
+    std::size_t fed_ = 0;         // bytes of the message already given to llhttp
+    const char* base_ = nullptr;  // start of the buffer given to the running llhttp_execute
+
+    span method_{};
+    span target_{};
+    std::array<field_span, max_header_fields> fields_{};
+    std::size_t field_count_ = 0;
+    std::uint64_t body_size_ = 0;
+
+    unsigned error_status_ = 0;
+    std::string_view error_reason_;
+};
+
+}  // namespace sluice::http
