@@ -46,6 +46,7 @@ struct options {
     resp::redis_url url{"127.0.0.1", 6379, {}, {}, 0};
     int rounds = 3;
     double scale = 1.0;
+    std::string only;  // "PING:1": one command and depth (for profiling)
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -66,7 +67,8 @@ options parse(int argc, char** argv) {
                 "usage: resp-bench [--redis URL] [--rounds N] [--scale X]\n"
                 "  --redis URL   server to measure against (default redis://127.0.0.1:6379)\n"
                 "  --rounds N    alternating rounds per client; the best is reported (default 3)\n"
-                "  --scale X     multiply the operation counts (default 1.0)\n");
+                "  --scale X     multiply the operation counts (default 1.0)\n"
+                "  --only C:D    run one command at one depth, e.g. PING:1 (for profiling)\n");
             std::exit(0);
         } else if (a == "--redis") {
             auto text = value_of();
@@ -79,6 +81,8 @@ options parse(int argc, char** argv) {
         } else if (a == "--scale") {
             o.scale = std::atof(std::string(value_of()).c_str());
             if (!(o.scale > 0)) usage_error("--scale: expected a positive number");
+        } else if (a == "--only") {
+            o.only = value_of();
         } else {
             usage_error("unknown flag " + std::string(a));
         }
@@ -100,9 +104,15 @@ struct sluice_run {
     asio::awaitable<void> worker() {
         resp::request req;
         switch (cmd) {
-            case command::ping: req.push("PING"); break;
-            case command::set: req.push("SET", key, value); break;
-            case command::evalsha: scr.push(req, {key}, 41); break;
+            case command::ping:
+                req.push("PING");
+                break;
+            case command::set:
+                req.push("SET", key, value);
+                break;
+            case command::evalsha:
+                scr.push(req, {key}, 41);
+                break;
         }
         bool error_reply = false;
         auto check = [&](const resp::node& n) {
@@ -125,8 +135,10 @@ double run_sluice(asio::io_context& ctx, resp::connection& conn, const resp::scr
     sluice_run run{conn, scr, cmd, ops};
     run.active = depth;
     auto t0 = clock_type::now();
-    for (int i = 0; i < depth; ++i) asio::co_spawn(ctx, run.worker(), asio::detached);
-    while (run.active > 0) ctx.run_one();
+    for (int i = 0; i < depth; ++i)
+        asio::co_spawn(ctx, run.worker(), asio::detached);
+    while (run.active > 0)
+        ctx.run_one();
     double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (run.errors) std::fprintf(stderr, "resp-bench: sluice: %ld errors\n", run.errors);
     return static_cast<double>(ops) / secs;
@@ -143,8 +155,12 @@ double run_hiredis(redisContext* c, const std::string& sha, command cmd, int dep
         int batch = static_cast<int>(std::min<long>(depth, ops - done));
         for (int i = 0; i < batch; ++i) {
             switch (cmd) {
-                case command::ping: redisAppendCommand(c, "PING"); break;
-                case command::set: redisAppendCommand(c, "SET %s %s", k.c_str(), v.c_str()); break;
+                case command::ping:
+                    redisAppendCommand(c, "PING");
+                    break;
+                case command::set:
+                    redisAppendCommand(c, "SET %s %s", k.c_str(), v.c_str());
+                    break;
                 case command::evalsha:
                     redisAppendCommand(c, "EVALSHA %s 1 %s %d", sha.c_str(), k.c_str(), 41);
                     break;
@@ -186,8 +202,10 @@ int main(int argc, char** argv) {
         freeReplyObject(r);
     };
     if (!opt.url.password.empty()) {
-        if (opt.url.user.empty()) hiredis_command("AUTH %s", opt.url.password.c_str());
-        else hiredis_command("AUTH %s %s", opt.url.user.c_str(), opt.url.password.c_str());
+        if (opt.url.user.empty())
+            hiredis_command("AUTH %s", opt.url.password.c_str());
+        else
+            hiredis_command("AUTH %s %s", opt.url.user.c_str(), opt.url.password.c_str());
     }
     if (opt.url.db != 0) hiredis_command("SELECT %d", opt.url.db);
     resp::script scr{std::string(script_source)};
@@ -218,7 +236,13 @@ int main(int argc, char** argv) {
                 "ratio");
     for (command cmd : {command::ping, command::set, command::evalsha}) {
         for (int depth : {1, 16, 256}) {
-            long ops = static_cast<long>((depth == 1 ? 40'000 : depth == 16 ? 300'000 : 600'000) *
+            if (!opt.only.empty() && opt.only != std::string(names[static_cast<int>(cmd)]) + ":" +
+                                                     std::to_string(depth)) {
+                continue;
+            }
+            long ops = static_cast<long>((depth == 1    ? 40'000
+                                          : depth == 16 ? 300'000
+                                                        : 600'000) *
                                          opt.scale);
             // Warm both up: connections, the script cache, the allocators.
             run_sluice(ctx, conn, scr, cmd, depth, ops / 10 + 1);

@@ -12,20 +12,22 @@ namespace sluice::resp {
 // what a request's reply is delivered through. Two words, no allocation; the referenced callable
 // must outlive every call.
 class adapter {
-public:
+  public:
     adapter() noexcept = default;
 
     template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, adapter> &&
-                 std::is_invocable_v<F&, const node&>)
-    adapter(F&& f) noexcept  // NOLINT(google-explicit-constructor): used like a function_ref
+    requires(!std::is_same_v<std::remove_cvref_t<F>, adapter> &&
+             std::is_invocable_v<F&, const node&>) adapter(F&& f)
+    noexcept  // NOLINT(google-explicit-constructor): used like a function_ref
         : object_{const_cast<void*>(static_cast<const void*>(std::addressof(f)))},
-          call_{[](void* obj, const node& n) { (*static_cast<std::remove_reference_t<F>*>(obj))(n); }} {}
+          call_{[](void* obj, const node& n) {
+              (*static_cast<std::remove_reference_t<F>*>(obj))(n);
+          }} {}
 
     void operator()(const node& n) const { call_(object_, n); }
     explicit operator bool() const noexcept { return call_ != nullptr; }
 
-private:
+  private:
     void* object_ = nullptr;
     void (*call_)(void*, const node&) = nullptr;
 };

@@ -355,23 +355,29 @@ asio::awaitable<void> connection::reader() {
     auto on = [this](const node& n) { on_node(n); };
     bool maybe_more = false;
     while (gen == generation_) {
+        // Callers resumed by these replies run inside this loop and usually send their next
+        // request at once. Like Redis's beforeSleep, everything they sent is flushed in one
+        // write below, before the reader waits again, instead of a loop turn later.
+        dispatching_ = true;
         for (;;) {
             auto r = parser_.parse({in_.data() + in_start_, in_end_ - in_start_}, on);
             if (r.st == parser::status::need_more) break;
             if (r.st == parser::status::error) {
+                dispatching_ = false;
                 drop_connection(r.ec, "protocol error");
-                {
-                    --running_;
-                    co_return;
-                }
+                --running_;
+                co_return;
             }
             in_start_ += r.consumed;
             on_reply_done();
             if (gen != generation_) {
+                dispatching_ = false;
                 --running_;
                 co_return;
             }
         }
+        dispatching_ = false;
+        if (!out_.empty() && writer_idle_) write_now();
         if (in_start_ == in_end_) {
             in_start_ = in_end_ = 0;
         } else if (in_.size() - in_end_ < min_read_window) {
@@ -487,7 +493,7 @@ void connection::complete(slot* s, std::error_code ec) noexcept {
         release_slot(s);
     } else {
         ++resuming_;
-        s->wake.notify();
+        s->wake.resume();
     }
 }
 
@@ -554,12 +560,15 @@ asio::awaitable<std::error_code> connection::exec(const request& req, adapter a,
     s->ec = {};
     // A request with nothing else in flight and no other caller about to resume in this loop
     // turn has nobody to share a write with: send it now instead of a loop turn later. Anything
-    // else is left to the writer, which sends all that accumulated in one write.
+    // else is left to the writer (or to the reader, when it is handing out replies), which sends
+    // all that accumulated in one write.
     const bool alone = fifo_head_ == fifo_tail_ && resuming_ == 0 && writer_idle_ && out_.empty();
     fifo_[fifo_tail_ & (fifo_.size() - 1)] = s;
     ++fifo_tail_;
     out_.append(req.payload());
-    if (alone) {
+    if (dispatching_) {
+        // Called from a reply the reader is handing out: the reader flushes when it is done.
+    } else if (alone) {
         write_now();
     } else {
         wake_writer();
@@ -688,7 +697,7 @@ asio::awaitable<void> connection::timeout_sweeper() {
             if (!s->abandoned && !s->done && !s->timed_out && s->deadline <= now) {
                 s->timed_out = true;
                 ++resuming_;
-                s->wake.notify();
+                s->wake.resume();
             }
         }
     }

@@ -167,6 +167,9 @@ class connection {
     // Callers notified of their reply (or timeout) but not yet resumed: they are about to send
     // more in this loop turn, so a new request should wait for the writer and join them.
     std::size_t resuming_ = 0;
+    // The reader is handing out replies: callers it resumes append their next requests, and the
+    // reader writes them all when it is done.
+    bool dispatching_ = false;
 
     std::vector<char> in_;  // read buffer: [in_start_, in_end_) not yet parsed into a whole reply
     std::size_t in_start_ = 0;

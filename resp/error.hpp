@@ -10,28 +10,28 @@ namespace sluice::resp {
 enum class errc {
     // Protocol (parser)
     invalid_type_byte = 1,
-    invalid_length,       // negative (other than -1 for RESP2 nulls), non-numeric or absurd
-    nesting_too_deep,     // aggregates nested past parser_limits::max_depth
-    line_too_long,        // no CRLF within parser_limits::max_line
-    missing_crlf,         // a bulk payload not followed by CRLF, or CR not followed by LF
+    invalid_length,    // negative (other than -1 for RESP2 nulls), non-numeric or absurd
+    nesting_too_deep,  // aggregates nested past parser_limits::max_depth
+    line_too_long,     // no CRLF within parser_limits::max_line
+    missing_crlf,      // a bulk payload not followed by CRLF, or CR not followed by LF
     invalid_integer,
     invalid_double,
     invalid_boolean,
-    invalid_verbatim,     // verbatim string without its three-letter format and ':'
-    invalid_attribute,    // attribute not followed by a value (e.g. inside nothing)
+    invalid_verbatim,   // verbatim string without its three-letter format and ':'
+    invalid_attribute,  // attribute not followed by a value (e.g. inside nothing)
 
     // Connection
-    not_connected,        // fails fast while the connection is down
-    disconnected,         // the connection was lost with the request in flight
-    timeout,              // no reply within the request's deadline
+    not_connected,  // fails fast while the connection is down
+    disconnected,   // the connection was lost with the request in flight
+    timeout,        // no reply within the request's deadline
     connect_timeout,
-    handshake_failed,     // HELLO / AUTH / SELECT answered with an error
-    stopped,              // the connection was stopped by its owner
-    script_load_failed,   // NOSCRIPT, then SCRIPT LOAD failed
+    handshake_failed,    // HELLO / AUTH / SELECT answered with an error
+    stopped,             // the connection was stopped by its owner
+    script_load_failed,  // NOSCRIPT, then SCRIPT LOAD failed
 
     // Configuration
     invalid_url,
-    unsupported_scheme,   // rediss:// (TLS) and anything but redis://
+    unsupported_scheme,  // rediss:// (TLS) and anything but redis://
 };
 
 const std::error_category& resp_category() noexcept;

@@ -14,7 +14,7 @@ namespace sluice::resp {
 // sends the same shape of command again and again (the limiter) does not allocate once warm.
 // Integers and doubles are formatted with std::to_chars, without allocating.
 class request {
-public:
+  public:
     // push("SET", key, value), push("PEXPIRE", key, 1500): strings and arithmetic arguments.
     template <class... Args>
     void push(std::string_view command, const Args&... args) {
@@ -29,7 +29,8 @@ public:
     void push_range(std::string_view command, const Range& range) {
         write_array_header(1 + std::size(range));
         write_bulk(command);
-        for (const auto& a : range) write_arg(a);
+        for (const auto& a : range)
+            write_arg(a);
         ++commands_;
     }
 
@@ -65,7 +66,7 @@ public:
     }
     void reserve(std::size_t bytes) { buf_.reserve(bytes); }
 
-private:
+  private:
     std::string buf_;
     std::size_t commands_ = 0;
 };
