@@ -353,7 +353,6 @@ asio::awaitable<void> connection::writer() {
 asio::awaitable<void> connection::reader() {
     const auto gen = generation_;
     auto on = [this](const node& n) { on_node(n); };
-    bool maybe_more = false;
     while (gen == generation_) {
         // Callers resumed by these replies run inside this loop and usually send their next
         // request at once. Like Redis's beforeSleep, everything they sent is flushed in one
@@ -389,33 +388,14 @@ asio::awaitable<void> connection::reader() {
             in_end_ = pending;
             if (in_.size() - in_end_ < min_read_window) in_.resize(in_.size() * 2);
         }
-        // Read when data is sure to be there: right after the socket reported readiness, or
-        // when the last read filled the buffer. Otherwise a read would mostly fail with EAGAIN,
-        // a wasted system call per reply on a connection that waits for each answer.
-        const std::size_t space = in_.size() - in_end_;
-        std::error_code ec;
-        std::size_t n = 0;
-        if (maybe_more) n = socket_.read_some(asio::buffer(in_.data() + in_end_, space), ec);
-        if (!maybe_more || ec == asio::error::would_block || ec == asio::error::try_again) {
-            auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, nothrow);
-            if (gen != generation_) break;
-            if (wec) {
-                drop_connection(wec, "read");
-                break;
-            }
-            ec = {};
-            n = socket_.read_some(asio::buffer(in_.data() + in_end_, space), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                maybe_more = false;
-                continue;
-            }
-        }
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(in_.data() + in_end_, in_.size() - in_end_), nothrow);
+        if (gen != generation_) break;
         if (ec) {
             drop_connection(ec, ec == asio::error::eof ? "server closed the connection" : "read");
             break;
         }
         in_end_ += n;
-        maybe_more = n == space;
     }
     --running_;
 }
