@@ -191,7 +191,12 @@ class connection {
         if (!ec && !control_.stopping()) {
             // Responses are batched by hand; Nagle would only delay the batch.
             socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-            deadline_ = clock::now() + limits_.idle_timeout;
+            // A new connection owes its first header section within header_timeout, counted
+            // from the connect: a client that connects and stays silent holds a descriptor like
+            // one that trickles bytes.
+            header_deadline_ = clock::now() + limits_.header_timeout;
+            header_deadline_set_ = true;
+            deadline_ = header_deadline_;
             co_await (session() || watchdog());
         }
         socket_.close(ec);
@@ -281,7 +286,7 @@ class connection {
         const bool empty = begin_ == end_;
         if (empty) {
             if (control_.stopping()) co_return false;
-            set_deadline(now + limits_.idle_timeout);
+            set_deadline(header_deadline_set_ ? header_deadline_ : now + limits_.idle_timeout);
         } else if (!parser_.headers_complete()) {
             if (!header_deadline_set_) {
                 header_deadline_ = now + limits_.header_timeout;

@@ -423,12 +423,27 @@ TEST_F(server_fixture, incomplete_header_section_is_closed_at_the_header_deadlin
     start(limits);
     client c(port_);
     const auto t0 = clock_type::now();
-    // Trickling bytes does not extend the deadline: it runs from the first byte.
+    // Trickling bytes does not extend the deadline: it runs from the connect.
     ASSERT_TRUE(c.send("GET / HTTP/1.1\r\n"));
     for (int i = 0; i < 3; ++i) {
         std::this_thread::sleep_for(40ms);
         c.send("X-Slow: 1\r\n");
     }
+    ASSERT_TRUE(c.closed_within(3s));
+    const auto elapsed = clock_type::now() - t0;
+    EXPECT_GE(elapsed, 180ms);
+    EXPECT_LT(elapsed, 1500ms);
+    EXPECT_EQ(handler_.calls.load(), 0);
+}
+
+TEST_F(server_fixture, silent_new_connection_is_closed_at_the_header_deadline) {
+    server_limits limits;
+    limits.header_timeout = 200ms;
+    limits.idle_timeout = 60s;
+    start(limits);
+    client c(port_);
+    const auto t0 = clock_type::now();
+    // Connected, never a byte: the first header section is owed from the connect on.
     ASSERT_TRUE(c.closed_within(3s));
     const auto elapsed = clock_type::now() - t0;
     EXPECT_GE(elapsed, 180ms);
