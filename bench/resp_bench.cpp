@@ -212,12 +212,7 @@ int main(int argc, char** argv) {
     hiredis_command("SCRIPT LOAD %s", scr.source().c_str());
 
     asio::io_context ctx{1};
-    resp::connection_config cfg;
-    cfg.host = opt.url.host;
-    cfg.port = opt.url.port;
-    cfg.user = opt.url.user;
-    cfg.password = opt.url.password;
-    cfg.db = opt.url.db;
+    auto cfg = resp::connection_config::from_url(opt.url);
     // Both clients speak RESP2 here, so the replies on the wire are the same bytes.
     cfg.protocol = 2;
     cfg.health_interval = std::chrono::milliseconds(0);

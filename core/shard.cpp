@@ -37,12 +37,7 @@ ip_address to_ip(const asio::ip::address& a) noexcept {
 }
 
 resp::connection_config redis_config(const config& cfg) {
-    resp::connection_config rc;
-    rc.host = cfg.redis.host;
-    rc.port = cfg.redis.port;
-    rc.user = cfg.redis.user;
-    rc.password = cfg.redis.password;
-    rc.db = cfg.redis.db;
+    auto rc = resp::connection_config::from_url(cfg.redis);
     // /readyz must see an outage within 3 s and a recovery within 5 s: a silent Redis is found by
     // the health check in at most interval + timeout, a returning one by the next reconnect.
     rc.connect_timeout = std::chrono::milliseconds(1000);

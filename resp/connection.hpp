@@ -16,6 +16,7 @@
 #include "resp/adapter.hpp"
 #include "resp/parser.hpp"
 #include "resp/serializer.hpp"
+#include "resp/url.hpp"
 #include "resp/waiter.hpp"
 
 namespace sluice::resp {
@@ -44,6 +45,17 @@ struct connection_config {
     // request: a timeout fires up to this much late.
     std::chrono::milliseconds timeout_resolution{5};
     parser_limits limits{};
+
+    // Where and as whom to connect, from a parsed redis:// URL; the rest keeps its defaults.
+    static connection_config from_url(const redis_url& url) {
+        connection_config c;
+        c.host = url.host;
+        c.port = url.port;
+        c.user = url.user;
+        c.password = url.password;
+        c.db = url.db;
+        return c;
+    }
 };
 
 // Counters for /metrics. Written only by the connection's own thread (load + store, no locked

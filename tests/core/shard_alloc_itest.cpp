@@ -1,6 +1,7 @@
 // The hot path promises no allocation per request once warm: HTTP parsing, client identity, the
 // limiter's EVALSHA through the pipelined connection, the response. This binary counts every
-// operator new made on a shard's thread while real clients load it against a real redis-server.
+// operator new made on a shard's thread (tests/support/allocations.hpp) while real clients load
+// it against a real redis-server.
 
 #include <gtest/gtest.h>
 
@@ -16,26 +17,9 @@
 #include "core/shard.hpp"
 #include "resp/script.hpp"
 #include "sliding_log_lua.hpp"
+#include "tests/support/allocations.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
-
-namespace {
-thread_local bool on_shard_thread = false;
-std::atomic<std::size_t> shard_allocations{0};
-}  // namespace
-
-// Out of line, so that GCC does not pair the malloc and free across the replacement.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    if (on_shard_thread) shard_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace sluice::core {
 namespace {
@@ -53,7 +37,7 @@ TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
     shard s{0, cfg, script};
     auto at = s.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     std::thread loop([&] {
-        on_shard_thread = true;
+        test::watch_this_thread();
         s.run();
     });
     for (int i = 0; i < 500 && !s.redis_connected(); ++i)
@@ -101,11 +85,11 @@ TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
         });
     }
     sync.arrive_and_wait();
-    const std::size_t before = shard_allocations.load();
+    const std::size_t before = test::watched_allocations();
     sync.arrive_and_wait();
     for (auto& t : ts)
         t.join();
-    const std::size_t after = shard_allocations.load();
+    const std::size_t after = test::watched_allocations();
 
     s.shutdown(1000ms);
     loop.join();

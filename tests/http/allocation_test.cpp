@@ -1,5 +1,5 @@
-// The hot path promises no allocation per request once warm. This binary counts every operator
-// new on the calling thread, so the promise is checked rather than assumed.
+// The hot path promises no allocation per request once warm. The test support counts every
+// operator new on the calling thread, so the promise is checked rather than assumed.
 
 #include <gtest/gtest.h>
 
@@ -9,24 +9,7 @@
 
 #include "http/request_parser.hpp"
 #include "http/response.hpp"
-
-namespace {
-thread_local std::size_t allocations = 0;
-}  // namespace
-
-// Out of line: inlined into callers, GCC pairs the malloc and free across the replacement and
-// reports a mismatched new/delete.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
+#include "tests/support/allocations.hpp"
 
 namespace sluice::http {
 namespace {
@@ -43,7 +26,7 @@ TEST(allocation, parser_allocates_nothing_per_request) {
         stream += one;
 
     request_parser parser;
-    const std::size_t before = allocations;
+    const std::size_t before = test::thread_allocations();
     std::string_view rest = stream;
     std::size_t parsed = 0;
     while (!rest.empty()) {
@@ -52,20 +35,20 @@ TEST(allocation, parser_allocates_nothing_per_request) {
         parsed += parser.current().header("host").empty() ? 0 : 1;
         rest.remove_prefix(r.consumed);
     }
-    const std::size_t after = allocations;
+    const std::size_t after = test::thread_allocations();
     EXPECT_EQ(parsed, 900u);
     EXPECT_EQ(after - before, 0u);
 }
 
 TEST(allocation, error_path_allocates_nothing) {
     request_parser parser;
-    const std::size_t before = allocations;
+    const std::size_t before = test::thread_allocations();
     for (int i = 0; i < 100; ++i) {
         parser.reset();
         const parse_result r = parser.parse("GET / HTTP/1.1\r\nX : y\r\n\r\n");
         if (r.http_status != 400) break;
     }
-    EXPECT_EQ(allocations - before, 0u);
+    EXPECT_EQ(test::thread_allocations() - before, 0u);
 }
 
 TEST(allocation, response_head_into_a_warm_buffer_allocates_nothing) {
@@ -87,10 +70,10 @@ TEST(allocation, response_head_into_a_warm_buffer_allocates_nothing) {
     // Warm: the buffer has grown to the largest head it will hold (the 429 one).
     write(0);
     write(1);
-    const std::size_t before = allocations;
+    const std::size_t before = test::thread_allocations();
     for (int i = 2; i < 1000; ++i)
         write(i);
-    EXPECT_EQ(allocations - before, 0u);
+    EXPECT_EQ(test::thread_allocations() - before, 0u);
     EXPECT_NE(out.find("X-RateLimit-Reset: 999\r\n"), std::string::npos);
 }
 

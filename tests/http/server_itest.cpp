@@ -23,26 +23,7 @@
 #include <vector>
 
 #include "http/server.hpp"
-
-// Counts operator new per thread, to check that a warm connection serves requests without
-// allocating on the server's thread.
-namespace {
-thread_local std::size_t allocations = 0;
-}  // namespace
-
-// Out of line: inlined into callers, GCC pairs the malloc and free across the replacement and
-// reports a mismatched new/delete.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
+#include "tests/support/allocations.hpp"
 
 namespace sluice::http {
 namespace {
@@ -671,10 +652,10 @@ TEST_F(server_fixture, warm_connection_allocates_nothing_per_request) {
     };
     round(100);
     std::size_t before = 0;
-    run_on_loop([&] { before = allocations; });
+    run_on_loop([&] { before = test::thread_allocations(); });
     round(1000);
     std::size_t after = 0;
-    run_on_loop([&] { after = allocations; });
+    run_on_loop([&] { after = test::thread_allocations(); });
     EXPECT_EQ(after - before, 0u);
 }
 

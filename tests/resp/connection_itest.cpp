@@ -316,18 +316,13 @@ TEST(Connection, WrongPasswordIsAHandshakeFailure) {
 
 // A listener that completes the TCP handshake (the kernel's backlog) but never answers HELLO.
 TEST(Connection, ConnectTimeoutCoversTheHandshake) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(fd, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    unsigned short port = 0;
+    int fd = test::listen_loopback(port);
+    ASSERT_GE(fd, 0);
 
     asio::io_context ctx;
     connection_config cfg;
-    cfg.port = ntohs(addr.sin_port);
+    cfg.port = port;
     cfg.connect_timeout = 100ms;
     cfg.reconnect_min = 1000ms;
     connection conn{ctx.get_executor(), cfg};
@@ -402,14 +397,9 @@ TEST(Connection, PushesGoToThePushHandler) {
 // A "server" that answers HELLO properly and then sends bytes that are not RESP: the connection
 // reports a protocol error, fails the request, and reconnects; nothing crashes or hangs.
 TEST(Connection, HostileServerBytesCloseTheConnection) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(fd, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    unsigned short port = 0;
+    int fd = test::listen_loopback(port);
+    ASSERT_GE(fd, 0);
     std::atomic<bool> quit{false};
     std::thread server([&] {
         while (!quit) {
@@ -431,7 +421,7 @@ TEST(Connection, HostileServerBytesCloseTheConnection) {
 
     asio::io_context ctx;
     connection_config cfg;
-    cfg.port = ntohs(addr.sin_port);
+    cfg.port = port;
     cfg.reconnect_min = 20ms;
     connection conn{ctx.get_executor(), cfg};
     run(ctx, conn, [&]() -> asio::awaitable<void> {

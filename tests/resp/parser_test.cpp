@@ -12,24 +12,14 @@
 #include <vector>
 
 #include "resp/error.hpp"
+#include "tests/support/resp_record.hpp"
 
 namespace sluice::resp {
 namespace {
 
 using namespace std::string_literals;
 
-// An owned copy of a node: the parser's values point into the buffer only during the callback.
-struct rec {
-    type t;
-    std::size_t size;
-    std::size_t depth;
-    std::string value;
-
-    bool operator==(const rec&) const = default;
-    friend std::ostream& operator<<(std::ostream& os, const rec& r) {
-        return os << node{r.t, r.size, r.depth, r.value};
-    }
-};
+using rec = test::resp_record;
 
 rec S(std::string v, std::size_t d = 0) {
     return {type::simple_string, 1, d, std::move(v)};

@@ -19,21 +19,12 @@
 #include "resp/parser.hpp"
 #include "resp/serializer.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/resp_record.hpp"
 
 namespace sluice::resp {
 namespace {
 
-struct rec {
-    type t;
-    std::size_t size;
-    std::size_t depth;
-    std::string value;
-
-    bool operator==(const rec&) const = default;
-    friend std::ostream& operator<<(std::ostream& os, const rec& r) {
-        return os << node{r.t, r.size, r.depth, r.value};
-    }
-};
+using rec = test::resp_record;
 
 // A blocking TCP connection that reads into one growing buffer and cuts complete replies off its
 // front, the way a real connection drives the parser.

@@ -150,6 +150,21 @@ unsigned short free_port() {
     return ntohs(addr.sin_port);
 }
 
+int listen_loopback(unsigned short& port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    port = ntohs(addr.sin_port);
+    return fd;
+}
+
 std::string binary(const std::string& name) {
     for (const char* dir : {"/core/", "/bench/", "/"}) {
         std::string path = std::string(SLUICE_BINARY_DIR) + dir + name;

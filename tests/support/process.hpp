@@ -47,6 +47,10 @@ class process {
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 unsigned short free_port();
 
+// A listening TCP socket on 127.0.0.1 and a port the kernel picked, for tests that play the
+// server themselves. Returns the descriptor (the caller closes it), or -1.
+int listen_loopback(unsigned short& port);
+
 // Path of a program built by this project, e.g. binary("sluice").
 std::string binary(const std::string& name);
 
