@@ -93,6 +93,15 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
             line(out, name, l, get(redis[i]));
         }
     };
+    // The kernel spreads connections over the shards' SO_REUSEPORT listeners by a hash: how even
+    // the spread is under real traffic is measured here, not assumed.
+    header(out, "sluice_shard_connections_total", "counter",
+           "Client connections each shard accepted.");
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        char l[32];
+        std::snprintf(l, sizeof l, "{shard=\"%zu\"}", i);
+        line(out, "sluice_shard_connections_total", l, shards[i]->connections_opened.get());
+    }
     per_shard("sluice_redis_connected", "gauge", "1 while the shard's Redis connection is up.",
               [](const redis_view& r) -> std::uint64_t { return r.connected ? 1 : 0; });
     per_shard("sluice_redis_round_trips_total", "counter", "Replies received from Redis.",

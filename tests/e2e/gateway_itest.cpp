@@ -319,6 +319,7 @@ TEST(Gateway, MetricsCountWhatWasSent) {
     EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"error\"}"), 0);
     EXPECT_EQ(gw.metric("sluice_decision_duration_seconds_count"), 7);
     EXPECT_EQ(gw.metric("sluice_connections_total"), 7);
+    EXPECT_EQ(gw.metric("sluice_shard_connections_total{shard=\"0\"}"), 7);
     EXPECT_GE(gw.metric("sluice_redis_round_trips_total{shard=\"0\"}"), 7);
     auto m = http_get(gw.admin, "/metrics");
     ASSERT_TRUE(m);
