@@ -399,6 +399,44 @@ TEST(Gateway, SigtermClosesListenersAndExitsZero) {
     EXPECT_FALSE(after.connected()) << "new connections must be refused after SIGTERM";
 }
 
+// A request waiting for Redis when SIGTERM arrives is finished and answered, then the process
+// exits 0; the listener is closed at once.
+TEST(Gateway, SigtermFinishesTheRequestInFlight) {
+    redis_server redis;
+    gateway gw{redis, {"--redis-timeout", "3s", "--redis-failure", "deny"}};
+    ASSERT_TRUE(gw.wait_ready());
+    std::thread sleeper([&] { redis.cli({"DEBUG", "SLEEP", "0.8"}); });
+    std::this_thread::sleep_for(100ms);
+    http_client in_flight{gw.port};
+    ASSERT_TRUE(in_flight.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+    ::kill(gw.proc.pid(), SIGTERM);
+    std::this_thread::sleep_for(100ms);
+    http_client late{gw.port};
+    EXPECT_FALSE(late.connected()) << "the listener must close at once";
+    auto r = in_flight.read_response();
+    sleeper.join();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_EQ(gw.proc.wait(7s), 0);
+}
+
+// A Redis that stops answering without closing its connections (paused, partitioned) is found
+// by the health check: /readyz says so within 3 s, and again ready once it answers.
+TEST(Gateway, ReadyzNoticesASilentRedis) {
+    redis_server redis;
+    gateway gw{redis, {}};
+    ASSERT_TRUE(gw.wait_ready());
+    std::thread sleeper([&] { redis.cli({"DEBUG", "SLEEP", "4"}); });
+    std::this_thread::sleep_for(50ms);
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(gw.wait_ready(503, 3s)) << "/readyz must report the outage within 3 s";
+    EXPECT_LE(std::chrono::steady_clock::now() - t0, 3s);
+    sleeper.join();
+    EXPECT_TRUE(gw.wait_ready(200, 5s)) << "/readyz must report the recovery within 5 s";
+}
+
 TEST(Gateway, SeedCheckWithSluiceLoad) {
     redis_server redis;
     gateway gw{redis, {"--threads", "2"}};
