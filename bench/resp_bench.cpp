@@ -94,6 +94,7 @@ options parse(int argc, char** argv) {
 // Sluice
 
 struct sluice_run {
+    asio::io_context& ctx;
     resp::connection& conn;
     const resp::script& scr;
     command cmd;
@@ -126,19 +127,21 @@ struct sluice_run {
                                      : co_await conn.exec(req, check, std::chrono::seconds(10));
             if (ec || error_reply) ++errors;
         }
-        --active;
+        if (--active == 0) ctx.stop();
     }
 };
 
 double run_sluice(asio::io_context& ctx, resp::connection& conn, const resp::script& scr,
                   command cmd, int depth, long ops) {
-    sluice_run run{conn, scr, cmd, ops};
+    sluice_run run{ctx, conn, scr, cmd, ops};
     run.active = depth;
     auto t0 = clock_type::now();
     for (int i = 0; i < depth; ++i)
         asio::co_spawn(ctx, run.worker(), asio::detached);
-    while (run.active > 0)
-        ctx.run_one();
+    // Run the loop the way a shard does, run() rather than run_one() per handler; the last
+    // worker stops it, since the connection's own coroutines would keep it running.
+    ctx.restart();
+    ctx.run();
     double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (run.errors) std::fprintf(stderr, "resp-bench: sluice: %ld errors\n", run.errors);
     return static_cast<double>(ops) / secs;
@@ -253,6 +256,7 @@ int main(int argc, char** argv) {
         }
     }
     conn.stop();
+    ctx.restart();
     ctx.run_for(std::chrono::milliseconds(100));
     redisFree(hc);
     return 0;
