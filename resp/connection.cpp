@@ -9,6 +9,7 @@
 #include <asio/write.hpp>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "resp/error.hpp"
 #include "resp/script.hpp"
@@ -47,15 +48,23 @@ struct reply_router {
 }  // namespace
 
 // One request in flight. Made once per connection and recycled.
+//
+// The caller's coroutine does not wait in a frame of exec()'s own: exec() is an asynchronous
+// operation whose completion handler (the suspended caller) is kept here, in place. The reader
+// resumes it with the result when the reply is in, the sweeper when the deadline passed.
 struct connection::slot {
-    waiter wake;  // exec() sleeps on it until the reply is in or the deadline passed
+    std::optional<caller_type> caller;  // empty once resumed (or abandoned)
     std::chrono::steady_clock::time_point deadline;
     adapter a;
     std::size_t replies_left = 0;
-    std::error_code ec;
-    bool done = false;
-    bool timed_out = false;
-    bool abandoned = false;  // the waiter has gone; the reply is read and dropped
+    // Scripts: the EVALSHA to send again after NOSCRIPT. Valid while the caller waits.
+    const script* scr = nullptr;
+    const request* req = nullptr;
+    std::size_t swallow = 0;  // leading replies the caller does not see (the SCRIPT LOAD)
+    bool noscript = false;
+    bool retried = false;
+    bool load_failed = false;
+    bool abandoned = false;  // the caller has gone (timeout); the reply is read and dropped
 };
 
 // A coroutine waiting for a free slot (the in-flight bound was reached).
@@ -411,22 +420,31 @@ void connection::on_node(const node& n) {
         attribute_depth_ = n.depth;
         return;
     }
-    if (n.depth == 0) {
-        reply_is_push_ = n.data_type == type::push;
-        saw_top_ = true;
-    }
+    if (n.depth == 0) reply_is_push_ = n.data_type == type::push;
     if (reply_is_push_) {
         if (push_handler_) push_handler_(n);
         return;
     }
     if (fifo_head_ == fifo_tail_) return;  // on_reply_done() reports the stray reply
     slot* s = fifo_[fifo_head_ & (fifo_.size() - 1)];
-    if (!s->abandoned) s->a(n);
+    if (n.depth == 0) {
+        reply_swallowed_ = false;
+        if (s->swallow > 0) {
+            // The SCRIPT LOAD in front of a retried EVALSHA: only its failure matters.
+            reply_swallowed_ = true;
+            if (is_error(n.data_type)) s->load_failed = true;
+        } else if (s->scr != nullptr && !s->retried && is_error(n.data_type) &&
+                   n.value.starts_with("NOSCRIPT")) {
+            // The server has forgotten the script: on_reply_done() sends it again.
+            reply_swallowed_ = true;
+            s->noscript = true;
+        }
+    }
+    if (!reply_swallowed_ && !s->abandoned) s->a(n);
 }
 
 void connection::on_reply_done() {
     skipping_attribute_ = false;
-    saw_top_ = false;
     if (reply_is_push_) {
         reply_is_push_ = false;
         return;
@@ -438,10 +456,33 @@ void connection::on_reply_done() {
     }
     count(stats_.replies);
     slot* s = fifo_[fifo_head_ & (fifo_.size() - 1)];
-    if (--s->replies_left == 0) {
-        ++fifo_head_;
-        complete(s, {});
+    if (reply_swallowed_ && s->swallow > 0) --s->swallow;
+    reply_swallowed_ = false;
+    if (--s->replies_left != 0) return;
+    ++fifo_head_;
+    if (s->noscript && !s->abandoned) {
+        retry_script(s);
+    } else {
+        complete(s, s->load_failed ? std::error_code{errc::script_load_failed} : std::error_code{});
     }
+}
+
+// NOSCRIPT (the script cache was flushed, or the server restarted or failed over): SCRIPT LOAD
+// and the same EVALSHA again, in one write, within the caller's original deadline. The slot
+// goes to the back of the FIFO, behind everything already sent.
+void connection::retry_script(slot* s) {
+    count(stats_.noscript_retries);
+    s->noscript = false;
+    s->retried = true;
+    s->swallow = 1;
+    s->replies_left = 2;
+    retry_.clear();
+    s->scr->push_load(retry_);
+    out_.append(retry_.payload());
+    out_.append(s->req->payload());
+    fifo_[fifo_tail_ & (fifo_.size() - 1)] = s;
+    ++fifo_tail_;
+    if (!dispatching_) wake_writer();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,15 +507,17 @@ void connection::wake_space_waiter() noexcept {
     if (space_waiters_ != nullptr) space_waiters_->timer->cancel();
 }
 
+// Hands the result to the caller and frees the slot first, so the caller (resumed right here,
+// inside the reader) may send its next request through the same slot.
 void connection::complete(slot* s, std::error_code ec) noexcept {
-    s->done = true;
-    s->ec = ec;
-    if (s->abandoned) {
+    if (s->abandoned || !s->caller) {
         release_slot(s);
-    } else {
-        ++resuming_;
-        s->wake.resume();
+        return;
     }
+    caller_type caller = std::move(*s->caller);
+    s->caller.reset();
+    release_slot(s);
+    caller({}, ec);
 }
 
 void connection::fail_all(std::error_code ec) noexcept {
@@ -486,7 +529,7 @@ void connection::fail_all(std::error_code ec) noexcept {
     out_.clear();
     parser_.reset();
     in_start_ = in_end_ = 0;
-    skipping_attribute_ = reply_is_push_ = saw_top_ = false;
+    skipping_attribute_ = reply_is_push_ = reply_swallowed_ = false;
     for (auto* w = space_waiters_; w != nullptr; w = w->next)
         w->timer->cancel();
 }
@@ -496,21 +539,93 @@ void connection::fail_all(std::error_code ec) noexcept {
 
 asio::awaitable<std::error_code> connection::exec(const request& req, adapter a,
                                                   std::chrono::steady_clock::duration timeout) {
-    if (stopping_) co_return errc::stopped;
-    if (req.empty()) co_return std::error_code{};
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    return submit(nullptr, req, a, std::chrono::steady_clock::now() + timeout);
+}
 
+asio::awaitable<std::error_code> connection::exec(const script& scr, const request& req, adapter a,
+                                                  std::chrono::steady_clock::duration timeout) {
+    return submit(&scr, req, a, std::chrono::steady_clock::now() + timeout);
+}
+
+// Not a coroutine: the usual case is an asynchronous operation that puts the caller straight
+// into a slot, with no frame of its own. Only when every slot is taken does a coroutine wait.
+asio::awaitable<std::error_code> connection::submit(
+    const script* scr, const request& req, adapter a,
+    std::chrono::steady_clock::time_point deadline) {
+    if (free_slots_.empty() && link_up_ && !stopping_ && !req.empty()) {
+        return wait_for_slot(scr, req, a, deadline);
+    }
+    // The result travels as the operation's value: use_awaitable would turn an error_code in
+    // first position into an exception, so that one is always clear.
+    return asio::async_initiate<const asio::use_awaitable_t<>&, caller_signature>(
+        [this, scr, &req, a, deadline](caller_type caller) {
+            enqueue(std::move(caller), scr, req, a, deadline);
+        },
+        asio::use_awaitable);
+}
+
+void connection::enqueue(caller_type caller, const script* scr, const request& req, adapter a,
+                         std::chrono::steady_clock::time_point deadline) {
+    std::error_code now;
     slot* s = nullptr;
-    while (s == nullptr) {
+    if (stopping_) {
+        now = errc::stopped;
+    } else if (req.empty()) {
+        // Nothing to send, nothing to wait for.
+    } else if (!link_up_) {
+        count(stats_.failed_fast);
+        now = errc::not_connected;
+    } else if ((s = acquire_slot()) == nullptr) {
+        count(stats_.timeouts);
+        now = errc::timeout;
+    }
+    if (s == nullptr) {
+        // Finished before it began: still resume the caller from the event loop, never inside
+        // its own co_await.
+        asio::post(ex_, [caller = std::move(caller), now]() mutable { caller({}, now); });
+        return;
+    }
+
+    s->caller.emplace(std::move(caller));
+    s->deadline = deadline;
+    s->a = a;
+    s->replies_left = req.commands();
+    s->scr = scr;
+    s->req = &req;
+    s->swallow = 0;
+    s->noscript = s->retried = s->load_failed = s->abandoned = false;
+
+    // A request with nothing else in flight has nobody to share a write with: send it now
+    // instead of a loop turn later. Anything else is left to the writer (or to the reader, when
+    // it is handing out replies), which sends all that accumulated in one write.
+    const bool alone = fifo_head_ == fifo_tail_ && writer_idle_ && out_.empty();
+    fifo_[fifo_tail_ & (fifo_.size() - 1)] = s;
+    ++fifo_tail_;
+    out_.append(req.payload());
+    if (dispatching_) {
+        // Called from a reply the reader is handing out: the reader flushes when it is done.
+    } else if (alone) {
+        write_now();
+    } else {
+        wake_writer();
+    }
+    if (sweeper_parked_) {
+        sweeper_parked_ = false;
+        sweeper_wakeup_.notify();
+    }
+}
+
+// Back-pressure: the in-flight bound is reached. Wait (until the deadline) for a slot. Rare by
+// design, so a coroutine frame and a timer of its own are fine here.
+asio::awaitable<std::error_code> connection::wait_for_slot(
+    const script* scr, const request& req, adapter a,
+    std::chrono::steady_clock::time_point deadline) {
+    while (free_slots_.empty()) {
         if (stopping_) co_return errc::stopped;
         if (!link_up_) {
             count(stats_.failed_fast);
             co_return errc::not_connected;
         }
-        s = acquire_slot();
-        if (s != nullptr) break;
-        // Back-pressure: the in-flight bound is reached. Wait (until the deadline) for a slot.
-        // Rare by design, so a timer of its own is fine here.
         if (std::chrono::steady_clock::now() >= deadline) {
             count(stats_.timeouts);
             co_return errc::timeout;
@@ -530,91 +645,7 @@ asio::awaitable<std::error_code> connection::exec(const request& req, adapter a,
             }
         }
     }
-
-    s->a = a;
-    s->replies_left = req.commands();
-    s->deadline = deadline;
-    s->done = false;
-    s->timed_out = false;
-    s->abandoned = false;
-    s->ec = {};
-    // A request with nothing else in flight and no other caller about to resume in this loop
-    // turn has nobody to share a write with: send it now instead of a loop turn later. Anything
-    // else is left to the writer (or to the reader, when it is handing out replies), which sends
-    // all that accumulated in one write.
-    const bool alone = fifo_head_ == fifo_tail_ && resuming_ == 0 && writer_idle_ && out_.empty();
-    fifo_[fifo_tail_ & (fifo_.size() - 1)] = s;
-    ++fifo_tail_;
-    out_.append(req.payload());
-    if (dispatching_) {
-        // Called from a reply the reader is handing out: the reader flushes when it is done.
-    } else if (alone) {
-        write_now();
-    } else {
-        wake_writer();
-    }
-    if (sweeper_parked_) {
-        sweeper_parked_ = false;
-        sweeper_wakeup_.notify();
-    }
-
-    co_await s->wake.wait();
-    --resuming_;
-    if (s->done) {
-        std::error_code ec = s->ec;
-        release_slot(s);
-        co_return ec;
-    }
-    // Timed out. The request may already be on the wire: leave
-    // the slot in the FIFO so its reply is consumed, but stop delivering to the caller's adapter.
-    s->abandoned = true;
-    s->a = adapter{};
-    count(stats_.timeouts);
-    co_return errc::timeout;
-}
-
-asio::awaitable<std::error_code> connection::exec(const script& scr, const request& req, adapter a,
-                                                  std::chrono::steady_clock::duration timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    struct noscript_filter {
-        adapter inner;
-        bool noscript = false;
-        void operator()(const node& n) {
-            if (n.depth == 0 && is_error(n.data_type) && n.value.starts_with("NOSCRIPT")) {
-                noscript = true;
-            }
-            if (!noscript) inner(n);
-        }
-    } filter{a};
-    std::error_code ec = co_await exec(req, filter, timeout);
-    if (ec || !filter.noscript) co_return ec;
-
-    // The server forgot the script. SCRIPT LOAD and the same EVALSHA again, in one write; the
-    // caller sees only the EVALSHA's reply. The rare path may allocate.
-    count(stats_.noscript_retries);
-    request retry;
-    scr.push_load(retry);
-    retry.append(req);
-    struct load_filter {
-        adapter inner;
-        reply_router router;
-        bool load_failed = false;
-        void operator()(const node& n) {
-            if (router.route(n) == 1) {
-                if (n.depth == 0 && is_error(n.data_type)) load_failed = true;
-                return;
-            }
-            inner(n);
-        }
-    } loader{a, {}};
-    auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) {
-        count(stats_.timeouts);
-        co_return errc::timeout;
-    }
-    ec = co_await exec(retry, loader, left);
-    if (!ec && loader.load_failed) ec = errc::script_load_failed;
-    co_return ec;
+    co_return co_await submit(scr, req, a, deadline);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,13 +703,17 @@ asio::awaitable<void> connection::timeout_sweeper() {
         co_await sweep_timer_.async_wait(nothrow);
         if (gen != generation_) break;
         const auto now = std::chrono::steady_clock::now();
-        for (std::size_t i = fifo_head_; i != fifo_tail_; ++i) {
+        for (std::size_t i = fifo_head_; i != fifo_tail_ && gen == generation_; ++i) {
             slot* s = fifo_[i & (fifo_.size() - 1)];
-            if (!s->abandoned && !s->done && !s->timed_out && s->deadline <= now) {
-                s->timed_out = true;
-                ++resuming_;
-                s->wake.resume();
-            }
+            if (s->abandoned || !s->caller || s->deadline > now) continue;
+            // The request may already be on the wire: the slot stays in the FIFO, abandoned,
+            // so its reply is still read and dropped and later replies stay matched.
+            s->abandoned = true;
+            s->a = adapter{};
+            count(stats_.timeouts);
+            caller_type caller = std::move(*s->caller);
+            s->caller.reset();
+            caller({}, errc::timeout);
         }
     }
     --running_;

@@ -127,6 +127,10 @@ class connection {
     const connection_config& config() const noexcept { return cfg_; }
 
   private:
+    // A caller suspended in exec(): the completion handler of an operation whose value is the
+    // result (see submit()).
+    using caller_signature = void(std::error_code, std::error_code);
+    using caller_type = asio::async_result<asio::use_awaitable_t<>, caller_signature>::handler_type;
     struct slot;
     struct space_waiter;
 
@@ -145,6 +149,13 @@ class connection {
     void drop_connection(std::error_code ec, std::string_view why);
     void on_node(const node& n);
     void on_reply_done();
+    void retry_script(slot* s);
+    asio::awaitable<std::error_code> submit(const script* scr, const request& req, adapter a,
+                                            std::chrono::steady_clock::time_point deadline);
+    void enqueue(caller_type caller, const script* scr, const request& req, adapter a,
+                 std::chrono::steady_clock::time_point deadline);
+    asio::awaitable<std::error_code> wait_for_slot(const script* scr, const request& req, adapter a,
+                                                   std::chrono::steady_clock::time_point deadline);
     void wake_writer() noexcept;
     void write_now() noexcept;
     void wake_space_waiter() noexcept;
@@ -176,9 +187,6 @@ class connection {
     std::string out_;      // bytes appended by exec() since the last write began
     std::string writing_;  // bytes of the write in progress
     bool writer_idle_ = false;
-    // Callers notified of their reply (or timeout) but not yet resumed: they are about to send
-    // more in this loop turn, so a new request should wait for the writer and join them.
-    std::size_t resuming_ = 0;
     // The reader is handing out replies: callers it resumes append their next requests, and the
     // reader writes them all when it is done.
     bool dispatching_ = false;
@@ -189,9 +197,10 @@ class connection {
     parser parser_;
     // Per-reply dispatch state of the reader.
     bool reply_is_push_ = false;
+    bool reply_swallowed_ = false;  // a NOSCRIPT or the SCRIPT LOAD of its retry
     bool skipping_attribute_ = false;
     std::size_t attribute_depth_ = 0;
-    bool saw_top_ = false;
+    request retry_;  // SCRIPT LOAD for a NOSCRIPT retry, rebuilt in place
 
     adapter push_handler_;
     connection_stats stats_;

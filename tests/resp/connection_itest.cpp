@@ -247,6 +247,23 @@ TEST(Connection, ScriptSurvivesScriptFlush) {
     });
 }
 
+// A script the server cannot compile: EVALSHA says NOSCRIPT, SCRIPT LOAD fails, and the caller
+// gets script_load_failed instead of a hang or a reply meant for someone else.
+TEST(Connection, ScriptThatDoesNotCompileIsAnError) {
+    redis_server srv;
+    asio::io_context ctx;
+    connection conn{ctx.get_executor(), config_for(srv)};
+    script broken{"return this is not lua"};
+    run(ctx, conn, [&]() -> asio::awaitable<void> {
+        co_await wait_connected(conn);
+        request req;
+        broken.push(req, {});
+        collect c;
+        EXPECT_EQ(co_await conn.exec(broken, req, c, 2s), errc::script_load_failed);
+        EXPECT_EQ(co_await command(conn, cmd("ECHO", "still in step")), "still in step");
+    });
+}
+
 TEST(Connection, ScriptWithKeysUsesKeys) {
     redis_server srv;
     asio::io_context ctx;
