@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@ process::process(const std::string& program, const std::vector<std::string>& arg
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+        // A test that crashes or is killed by its timeout must not leave its servers running
+        // (and holding their ports) behind it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (capture_stdout) dup2(fds[1], STDOUT_FILENO);
         execv(program.c_str(), argv.data());
         _exit(127);
