@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <exception>
 
 #include "resp/script.hpp"
@@ -77,6 +78,17 @@ void gateway_handler::release(std::unique_ptr<scratch> s) {
     pool_.push_back(std::move(s));
 }
 
+std::string_view gateway_handler::date() noexcept {
+    const std::time_t now = std::time(nullptr);
+    if (now != date_second_) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        date_length_ = std::strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date_second_ = now;
+    }
+    return {date_, date_length_};
+}
+
 asio::awaitable<void> gateway_handler::handle(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
                                               http::response& res) {
@@ -106,6 +118,7 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
     std::error_code ec = co_await limiter_.check(client, s->limiter, d);
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
 
+    res.add_header("Date", date());
     res.add_header("Content-Type", json);
     res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
     if (ec) {

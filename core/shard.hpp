@@ -41,12 +41,17 @@ class gateway_handler {
     };
     std::unique_ptr<scratch> acquire();
     void release(std::unique_ptr<scratch> s);
+    std::string_view date() noexcept;
 
     const config& cfg_;
     sliding_log_limiter& limiter_;
     shard_metrics& metrics_;
     client_identifier identifier_;
     std::vector<std::unique_ptr<scratch>> pool_;
+    // The Date header changes once a second: formatted then, not per response.
+    std::int64_t date_second_ = -1;
+    char date_[32] = {};
+    std::size_t date_length_ = 0;
 };
 
 // One thread's share of the gateway: its own event loop, its own SO_REUSEPORT listener (the

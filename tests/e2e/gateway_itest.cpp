@@ -106,6 +106,10 @@ TEST(Gateway, SixConcurrentRequestsGiveFiveOkAndOne429WithTheContractsHeaders) {
     std::vector<int> remaining;
     for (auto& r : rs) {
         EXPECT_EQ(r.header("content-type"), "application/json");
+        EXPECT_TRUE(std::regex_match(
+            r.header("date"),
+            std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")))
+            << r.header("date");
         EXPECT_EQ(r.header("x-ratelimit-limit"), "5");
         if (r.status == 200) {
             EXPECT_EQ(r.body, R"({"status":"ok"})");
