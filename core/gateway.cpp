@@ -74,7 +74,7 @@ gateway::gateway(config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {
     auto& m = *impl_;
     auto listen_at = resolve(m.admin_ctx, m.cfg.listen);
     for (unsigned i = 0; i < m.cfg.threads; ++i) {
-        m.shards.push_back(std::make_unique<shard>(i, m.cfg, m.script));
+        m.shards.push_back(std::make_unique<shard>(m.cfg, m.script));
         // With port 0 the first shard's kernel-chosen port is the one all shards share.
         listen_at = m.shards.back()->listen(listen_at);
     }

@@ -165,9 +165,8 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
 // ---------------------------------------------------------------------------------------------
 // shard
 
-shard::shard(unsigned index, const config& cfg, const resp::script& script)
-    : index_{index},
-      ctx_{1},
+shard::shard(const config& cfg, const resp::script& script)
+    : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
       limiter_{redis_, script, policy_of(cfg)},

@@ -59,7 +59,7 @@ class gateway_handler {
 // in it is touched by another thread except the counters the admin listener reads.
 class shard {
   public:
-    shard(unsigned index, const config& cfg, const resp::script& script);
+    shard(const config& cfg, const resp::script& script);
     ~shard();
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
@@ -85,7 +85,6 @@ class shard {
     asio::awaitable<void> serve(asio::ip::tcp::socket socket);
     asio::awaitable<void> drain(std::chrono::milliseconds grace);
 
-    unsigned index_;
     // Declared first, destroyed last: every I/O object below belongs to it.
     asio::io_context ctx_;
     asio::ip::tcp::acceptor acceptor_;

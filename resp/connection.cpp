@@ -32,19 +32,6 @@ std::uint64_t splitmix64(std::uint64_t& state) noexcept {
     return z ^ (z >> 31);
 }
 
-// The first reply of a multi-reply request that the caller does not see: a handshake step or
-// the SCRIPT LOAD in front of a retried EVALSHA. Counts top-level replies so it can route nodes.
-struct reply_router {
-    std::size_t reply = 0;  // index of the reply being delivered (1-based once the first starts)
-    bool in_attribute = false;
-
-    // Returns the index of the top-level reply `n` belongs to.
-    std::size_t route(const node& n) noexcept {
-        if (n.depth == 0 && n.data_type != type::attribute) ++reply;
-        return reply;
-    }
-};
-
 }  // namespace
 
 // One request in flight. Made once per connection and recycled.
@@ -108,12 +95,12 @@ void connection::start() {
 void connection::stop() {
     if (stopping_) return;
     stopping_ = true;
+    // drop_connection() fails what is in flight when the link is up; fail_all() covers a link
+    // that was down (and wakes callers waiting for a slot either way).
     drop_connection(errc::stopped, "stopped");
     fail_all(errc::stopped);
     reconnect_timer_.cancel();
     disconnected_.cancel();
-    for (auto* w = space_waiters_; w != nullptr; w = w->next)
-        w->timer->cancel();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,27 +175,25 @@ asio::awaitable<std::error_code> connection::connect_once() {
         socket_.close(ignored);
     });
     std::error_code ec;
-    {
-        for (const auto& ep : endpoints) {
-            socket_ = asio::ip::tcp::socket{ex_};
-            auto [cec] = co_await socket_.async_connect(ep.endpoint(), nothrow);
-            ec = cec;
-            if (!ec || timed_out) break;
-        }
-        if (!ec) {
-            socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-            // The reader and writer try system calls directly and fall back to waiting for
-            // readiness, so the socket must not block.
-            socket_.non_blocking(true, ignored);
-            ec = co_await handshake();
-        }
-        // The timer's handler refers to `timed_out` and `finished` in this frame: let it run
-        // (cancelled) before the frame can go away.
-        finished = true;
-        reconnect_timer_.cancel();
-        reconnect_timer_.expires_after(std::chrono::seconds(0));
-        co_await reconnect_timer_.async_wait(nothrow);
+    for (const auto& ep : endpoints) {
+        socket_ = asio::ip::tcp::socket{ex_};
+        auto [cec] = co_await socket_.async_connect(ep.endpoint(), nothrow);
+        ec = cec;
+        if (!ec || timed_out) break;
     }
+    if (!ec) {
+        socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+        // The writer (and write_now()) try the write directly and fall back to waiting for
+        // readiness, so the socket must not block.
+        socket_.non_blocking(true, ignored);
+        ec = co_await handshake();
+    }
+    // The timer's handler refers to `timed_out` and `finished` in this frame: let it run
+    // (cancelled) before the frame can go away.
+    finished = true;
+    reconnect_timer_.cancel();
+    reconnect_timer_.expires_after(std::chrono::seconds(0));
+    co_await reconnect_timer_.async_wait(nothrow);
     if (timed_out) {
         last_error_ = "connect to " + cfg_.host + ":" + std::to_string(cfg_.port) + " timed out";
         co_return errc::connect_timeout;
@@ -245,9 +230,7 @@ asio::awaitable<std::error_code> connection::handshake() {
 
     std::size_t replies = 0;
     std::string server_error;
-    reply_router router;
     auto check = [&](const node& n) {
-        router.route(n);
         if (n.depth == 0 && is_error(n.data_type) && server_error.empty()) {
             server_error = std::string(n.value);
         }

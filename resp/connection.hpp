@@ -208,8 +208,7 @@ class connection {
     bool stopping_ = false;
     bool link_up_ = false;          // handshake done, reader and writer running
     int running_ = 0;               // coroutines of this connection still alive
-    std::uint64_t generation_ = 0;  // bumped per connection attempt
-    std::uint64_t last_read_generation_ = 0;
+    std::uint64_t generation_ = 0;  // bumped when the link drops: its coroutines then end
     std::string last_error_;
     std::uint64_t rng_state_;
 };

@@ -34,7 +34,7 @@ TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
     cfg.key = *key_source::parse("header:X-Api-Key");
     cfg.limit = 3;
     resp::script script{std::string(sliding_log_lua)};
-    shard s{0, cfg, script};
+    shard s{cfg, script};
     auto at = s.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     std::thread loop([&] {
         test::watch_this_thread();
