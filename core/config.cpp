@@ -100,10 +100,13 @@ resp::redis_url parse_redis(std::string_view flag, std::string_view text) {
     return url;
 }
 
+// Windows and timeouts count whole milliseconds (Redis's PEXPIRE, the sweeper's resolution).
 std::chrono::milliseconds parse_positive_duration(std::string_view flag, std::string_view text) {
     const auto parsed = parse_duration(text, zero_duration::reject);
     if (!parsed) fail(flag, describe(parsed.error), text);
-    return parsed.value;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(parsed.value);
+    if (ms != parsed.value) fail(flag, "a whole number of milliseconds (e.g. 250ms)", text);
+    return ms;
 }
 
 void add_trusted(std::string_view flag, std::string_view list, trusted_proxies& trusted) {
@@ -167,6 +170,11 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         add_trusted(flag, value, cfg.trusted);
     } else if (flag == "--redis-timeout") {
         cfg.redis_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--redis-poll") {
+        const auto parsed = parse_duration(value, zero_duration::allow);
+        if (!parsed) fail(flag, describe(parsed.error), value);
+        if (parsed.value > max_redis_poll) fail(flag, "a duration from 0 to 10ms", value);
+        cfg.redis_poll = parsed.value;
     } else if (flag == "--redis-failure") {
         if (value == "allow") {
             cfg.redis_failure = redis_failure::allow;
@@ -186,8 +194,9 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
 }
 
 constexpr std::string_view flags_with_value[] = {
-    "--listen",    "--admin", "--redis",       "--threads",       "--limit",         "--window",
-    "--algorithm", "--key",   "--trust-proxy", "--redis-timeout", "--redis-failure", "--key-prefix",
+    "--listen",        "--admin",      "--redis",      "--threads",     "--limit",
+    "--window",        "--algorithm",  "--key",        "--trust-proxy", "--redis-timeout",
+    "--redis-failure", "--key-prefix", "--redis-poll",
 };
 
 unsigned default_threads() noexcept {
@@ -292,10 +301,12 @@ std::string help_text() {
         "  --redis-timeout DURATION   how long a decision may wait for Redis (default 100ms)\n"
         "  --redis-failure allow|deny when Redis cannot decide in time: serve the request, or\n"
         "                             answer 503 (default allow)\n"
+        "  --redis-poll DURATION      poll for Redis's reply this long before sleeping: CPU\n"
+        "                             for latency; 0 never polls (default 50us, at most 10ms)\n"
         "  --key-prefix STR           prefix of every Redis key written (default sluice:)\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
-        "DURATION is an integer with ms, s, m or h; a bare integer means seconds.\n"
+        "DURATION is an integer with us, ms, s, m or h; a bare integer means seconds.\n"
         "A bad flag or value exits 2.\n";
     return text;
 }

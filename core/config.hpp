@@ -51,6 +51,9 @@ struct config {
     trusted_proxies trusted;  // empty: X-Forwarded-For is never read
     std::chrono::milliseconds redis_timeout{100};
     core::redis_failure redis_failure = core::redis_failure::allow;
+    // How long a shard polls for Redis's reply before it sleeps (resp::connection_config::
+    // poll_budget); zero never polls.
+    std::chrono::microseconds redis_poll{50};
     // May be empty (a Redis database of its own needs no prefix); never holds '{' or '}', which
     // would move the Redis Cluster hash tag off the client identity.
     std::string key_prefix = "sluice:";
@@ -71,6 +74,8 @@ std::string help_text();
 
 // Limits beyond which a value is refused rather than obeyed.
 inline constexpr unsigned max_threads = 1024;
+// Past this, polling costs far more CPU than the sleep it saves could.
+inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
 
 }  // namespace sluice::core

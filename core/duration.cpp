@@ -7,8 +7,8 @@ namespace sluice::core {
 
 namespace {
 
-constexpr std::int64_t max_milliseconds =
-    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds::max()).count();
+constexpr std::int64_t max_microseconds =
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds::max()).count();
 
 }  // namespace
 
@@ -29,13 +29,15 @@ duration_result parse_duration(std::string_view text, zero_duration zero) {
     const std::string_view unit = text.substr(digits);
     std::int64_t scale = 0;
     if (unit.empty() || unit == "s") {
-        scale = 1000;
-    } else if (unit == "ms") {
+        scale = 1000 * 1000;
+    } else if (unit == "us") {
         scale = 1;
+    } else if (unit == "ms") {
+        scale = 1000;
     } else if (unit == "m") {
-        scale = 60 * 1000;
+        scale = 60 * 1000 * 1000;
     } else if (unit == "h") {
-        scale = 60 * 60 * 1000;
+        scale = std::int64_t{60} * 60 * 1000 * 1000;
     } else {
         return {{}, duration_errc::invalid};
     }
@@ -43,13 +45,13 @@ duration_result parse_duration(std::string_view text, zero_duration zero) {
     std::uint64_t count = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
     const bool too_big = ec == std::errc::result_out_of_range ||
-                         count > static_cast<std::uint64_t>(max_milliseconds / scale);
+                         count > static_cast<std::uint64_t>(max_microseconds / scale);
     if (ec != std::errc{} && !too_big) return {{}, duration_errc::invalid};
     // "-0s" is as unwanted as "-1s": a sign has no business in a duration.
     if (negative) return {{}, duration_errc::negative};
     if (too_big) return {{}, duration_errc::overflow};
     if (count == 0 && zero == zero_duration::reject) return {{}, duration_errc::zero};
-    return {std::chrono::milliseconds(static_cast<std::int64_t>(count) * scale), duration_errc::ok};
+    return {std::chrono::microseconds(static_cast<std::int64_t>(count) * scale), duration_errc::ok};
 }
 
 std::string_view describe(duration_errc e) noexcept {
@@ -59,9 +61,9 @@ std::string_view describe(duration_errc e) noexcept {
         case duration_errc::empty:
         case duration_errc::invalid:
         case duration_errc::negative:
-            return "a duration (an integer with ms, s, m or h, e.g. 10s)";
+            return "a duration (an integer with us, ms, s, m or h, e.g. 10s)";
         case duration_errc::zero:
-            return "a positive duration (an integer with ms, s, m or h, e.g. 10s)";
+            return "a positive duration (an integer with us, ms, s, m or h, e.g. 10s)";
         case duration_errc::overflow:
             return "a duration of at most 292 years";
     }

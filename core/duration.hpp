@@ -18,19 +18,19 @@ enum class duration_errc : std::uint8_t {
 enum class zero_duration : std::uint8_t { reject, allow };
 
 struct duration_result {
-    std::chrono::milliseconds value{0};
+    std::chrono::microseconds value{0};
     duration_errc error = duration_errc::ok;
 
     explicit operator bool() const noexcept { return error == duration_errc::ok; }
 };
 
-// Parses DURATION: an unsigned decimal integer followed by "ms", "s", "m" or "h" (lower case, no
-// spaces); a bare integer means seconds. The limit is what std::chrono::nanoseconds can hold, so
+// Parses DURATION: an unsigned decimal integer followed by "us", "ms", "s", "m" or "h" (lower case,
+// no spaces); a bare integer means seconds. The limit is what std::chrono::nanoseconds can hold, so
 // that timers built from the value (steady_clock::now() + d) cannot overflow either.
 duration_result parse_duration(std::string_view text, zero_duration zero = zero_duration::reject);
 
 // What was wrong, to follow "expected ..., got "x"" in a usage message, e.g. "a positive
-// duration (an integer with ms, s, m or h, e.g. 10s)".
+// duration (an integer with us, ms, s, m or h, e.g. 10s)".
 std::string_view describe(duration_errc e) noexcept;
 
 }  // namespace sluice::core

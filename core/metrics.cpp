@@ -119,6 +119,14 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
     per_shard("sluice_redis_script_reloads_total", "counter",
               "Scripts reloaded after NOSCRIPT (script cache flushed, restart, failover).",
               [](const redis_view& r) { return r.noscript_reloads; });
+    // Hits against round trips tell how often --redis-poll spared a sleep; misses, how often it
+    // spent its budget for nothing.
+    per_shard("sluice_redis_poll_hits_total", "counter",
+              "Redis replies found by polling, without sleeping.",
+              [](const redis_view& r) { return r.poll_hits; });
+    per_shard("sluice_redis_poll_misses_total", "counter",
+              "Polls for a Redis reply that used up their budget.",
+              [](const redis_view& r) { return r.poll_misses; });
     return out;
 }
 

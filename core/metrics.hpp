@@ -68,6 +68,8 @@ struct redis_view {
     std::uint64_t failed_fast = 0;
     std::uint64_t reconnects = 0;
     std::uint64_t noscript_reloads = 0;
+    std::uint64_t poll_hits = 0;
+    std::uint64_t poll_misses = 0;
 };
 
 // Prometheus text exposition format 0.0.4 of every shard's metrics.

@@ -46,6 +46,7 @@ resp::connection_config redis_config(const config& cfg) {
     rc.health_timeout = std::chrono::milliseconds(1000);
     rc.reconnect_min = std::chrono::milliseconds(50);
     rc.reconnect_max = std::chrono::milliseconds(1000);
+    rc.poll_budget = cfg.redis_poll;
     return rc;
 }
 
@@ -247,6 +248,8 @@ redis_view shard::redis_stats() const noexcept {
     v.failed_fast = s.failed_fast.load(std::memory_order_relaxed);
     v.reconnects = s.connects.load(std::memory_order_relaxed);
     v.noscript_reloads = s.noscript_retries.load(std::memory_order_relaxed);
+    v.poll_hits = s.poll_hits.load(std::memory_order_relaxed);
+    v.poll_misses = s.poll_misses.load(std::memory_order_relaxed);
     return v;
 }
 

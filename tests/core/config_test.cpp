@@ -53,6 +53,7 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.redis_timeout, milliseconds(100));
     EXPECT_EQ(c.redis_failure, redis_failure::allow);
     EXPECT_EQ(c.key_prefix, "sluice:");
+    EXPECT_EQ(c.redis_poll, std::chrono::microseconds(50));
 }
 
 TEST(Config, EveryFlag) {
@@ -158,7 +159,8 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
     for (const char* flag :
          {"--listen HOST:PORT", "--admin HOST:PORT", "--redis URL", "--threads N", "--limit N",
           "--window DURATION", "--algorithm NAME", "--key SOURCE", "--trust-proxy CIDR",
-          "--redis-timeout DURATION", "--redis-failure allow|deny", "--key-prefix STR", "--help"}) {
+          "--redis-timeout DURATION", "--redis-failure allow|deny", "--key-prefix STR",
+          "--redis-poll DURATION", "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }
     for (const char* def : {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
@@ -194,21 +196,51 @@ TEST(Config, LimitErrors) {
 }
 
 TEST(Config, DurationErrors) {
-    EXPECT_EQ(error_of({"--window", "abc"}),
-              "sluice: --window: expected a duration (an integer with ms, s, m or h, e.g. 10s), "
-              "got \"abc\"");
+    EXPECT_EQ(
+        error_of({"--window", "abc"}),
+        "sluice: --window: expected a duration (an integer with us, ms, s, m or h, e.g. 10s), "
+        "got \"abc\"");
     EXPECT_EQ(error_of({"--window", "0s"}),
-              "sluice: --window: expected a positive duration (an integer with ms, s, m or h, "
-              "e.g. 10s), got \"0s\"");
-    EXPECT_EQ(error_of({"--window", "-1s"}),
-              "sluice: --window: expected a duration (an integer with ms, s, m or h, e.g. 10s), "
-              "got \"-1s\"");
+              "sluice: --window: expected a positive duration (an integer with us, ms, s, m or "
+              "h, e.g. 10s), got \"0s\"");
+    EXPECT_EQ(
+        error_of({"--window", "-1s"}),
+        "sluice: --window: expected a duration (an integer with us, ms, s, m or h, e.g. 10s), "
+        "got \"-1s\"");
     EXPECT_EQ(error_of({"--redis-timeout", "99999999999h"}),
               "sluice: --redis-timeout: expected a duration of at most 292 years, got "
               "\"99999999999h\"");
     EXPECT_EQ(error_of({"--redis-timeout", "0"}),
-              "sluice: --redis-timeout: expected a positive duration (an integer with ms, s, m or "
-              "h, e.g. 10s), got \"0\"");
+              "sluice: --redis-timeout: expected a positive duration (an integer with us, ms, s, "
+              "m or h, e.g. 10s), got \"0\"");
+}
+
+TEST(Config, WindowsAndTimeoutsAreWholeMilliseconds) {
+    EXPECT_EQ(parse({"--window", "2000us"}).window, milliseconds(2));
+    EXPECT_EQ(error_of({"--window", "1500us"}),
+              "sluice: --window: expected a whole number of milliseconds (e.g. 250ms), got "
+              "\"1500us\"");
+    EXPECT_EQ(error_of({"--redis-timeout", "1us"}),
+              "sluice: --redis-timeout: expected a whole number of milliseconds (e.g. 250ms), got "
+              "\"1us\"");
+}
+
+TEST(Config, RedisPoll) {
+    using std::chrono::microseconds;
+    EXPECT_EQ(parse({"--redis-poll", "0"}).redis_poll, microseconds(0));
+    EXPECT_EQ(parse({"--redis-poll", "200us"}).redis_poll, microseconds(200));
+    EXPECT_EQ(parse({"--redis-poll=1ms"}).redis_poll, microseconds(1000));
+    EXPECT_EQ(parse({"--redis-poll", "10ms"}).redis_poll, microseconds(10'000));
+    EXPECT_EQ(error_of({"--redis-poll", "10001us"}),
+              "sluice: --redis-poll: expected a duration from 0 to 10ms, got \"10001us\"");
+    EXPECT_EQ(error_of({"--redis-poll", "1s"}),
+              "sluice: --redis-poll: expected a duration from 0 to 10ms, got \"1s\"");
+    EXPECT_EQ(error_of({"--redis-poll", "fast"}),
+              "sluice: --redis-poll: expected a duration (an integer with us, ms, s, m or h, e.g. "
+              "10s), got \"fast\"");
+    EXPECT_EQ(error_of({"--redis-poll", "-5us"}),
+              "sluice: --redis-poll: expected a duration (an integer with us, ms, s, m or h, e.g. "
+              "10s), got \"-5us\"");
 }
 
 TEST(Config, EndpointErrors) {

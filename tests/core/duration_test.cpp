@@ -5,9 +5,10 @@
 namespace sluice::core {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
-milliseconds ok(std::string_view text, zero_duration zero = zero_duration::reject) {
+microseconds ok(std::string_view text, zero_duration zero = zero_duration::reject) {
     const auto r = parse_duration(text, zero);
     EXPECT_TRUE(r) << '"' << text << "\" failed with " << int(r.error);
     return r.value;
@@ -15,7 +16,7 @@ milliseconds ok(std::string_view text, zero_duration zero = zero_duration::rejec
 
 duration_errc error(std::string_view text, zero_duration zero = zero_duration::reject) {
     const auto r = parse_duration(text, zero);
-    EXPECT_FALSE(r) << '"' << text << "\" parsed as " << r.value.count() << "ms";
+    EXPECT_FALSE(r) << '"' << text << "\" parsed as " << r.value.count() << "us";
     return r.error;
 }
 
@@ -25,6 +26,8 @@ TEST(Duration, Units) {
     EXPECT_EQ(ok("2m"), milliseconds(120'000));
     EXPECT_EQ(ok("3h"), milliseconds(10'800'000));
     EXPECT_EQ(ok("1ms"), milliseconds(1));
+    EXPECT_EQ(ok("1us"), microseconds(1));
+    EXPECT_EQ(ok("1500us"), microseconds(1500));
 }
 
 TEST(Duration, BareIntegerIsSeconds) {
@@ -53,8 +56,8 @@ TEST(Duration, Empty) {
 
 TEST(Duration, Junk) {
     for (const char* text :
-         {"abc",  "s",  "ms",  "-",  "-s",  "+5s",  " 5s",  "5s ", "5 s",  "1.5s", "1e3ms",
-          "5sec", "5S", "5MS", "5d", "5us", "5msx", "0x10", "5s5", "--5s", "5-"}) {
+         {"abc",  "s",  "ms",  "-",  "-s",  "+5s", " 5s",  "5s ",  "5 s", "1.5s", "1e3ms",
+          "5sec", "5S", "5MS", "5d", "5US", "5u",  "5msx", "0x10", "5s5", "--5s", "5-"}) {
         EXPECT_EQ(error(text), duration_errc::invalid) << '"' << text << '"';
     }
     EXPECT_EQ(error(std::string_view("5\0s", 3)), duration_errc::invalid);
@@ -65,6 +68,8 @@ TEST(Duration, Overflow) {
     constexpr std::int64_t max_ms = 9'223'372'036'854;
     EXPECT_EQ(ok("9223372036854ms"), milliseconds(max_ms));
     EXPECT_EQ(error("9223372036855ms"), duration_errc::overflow);
+    EXPECT_EQ(ok("9223372036854775us"), microseconds(9'223'372'036'854'775));
+    EXPECT_EQ(error("9223372036854776us"), duration_errc::overflow);
     EXPECT_EQ(ok("9223372036s"), milliseconds(9'223'372'036'000));
     EXPECT_EQ(error("9223372037s"), duration_errc::overflow);
     EXPECT_EQ(ok("2562047h"), milliseconds(2'562'047LL * 3'600'000));

@@ -331,6 +331,27 @@ TEST(Gateway, MetricsCountWhatWasSent) {
     EXPECT_NE(m->header("content-type").find("text/plain"), std::string::npos);
 }
 
+// --redis-poll reaches each shard's Redis connection: with the largest budget a local Redis's
+// replies are found by polling; with 0 the shard never polls.
+TEST(Gateway, RedisPollBudgetIsTheShardsAndCounted) {
+    redis_server redis;
+    {
+        gateway gw{redis, {"--redis-poll", "10ms", "--limit", "100"}};
+        ASSERT_TRUE(gw.wait_ready());
+        for (int i = 0; i < 20; ++i)
+            http_get(gw.port, "/");
+        EXPECT_GE(gw.metric("sluice_redis_poll_hits_total{shard=\"0\"}"), 18);
+        EXPECT_EQ(gw.metric("sluice_redis_poll_misses_total{shard=\"0\"}"), 0);
+    }
+    gateway gw{redis, {"--redis-poll", "0", "--limit", "100"}};
+    ASSERT_TRUE(gw.wait_ready());
+    for (int i = 0; i < 20; ++i)
+        http_get(gw.port, "/");
+    EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"allowed\"}"), 20);
+    EXPECT_EQ(gw.metric("sluice_redis_poll_hits_total{shard=\"0\"}"), 0);
+    EXPECT_EQ(gw.metric("sluice_redis_poll_misses_total{shard=\"0\"}"), 0);
+}
+
 TEST(Gateway, PipelinedRequestsAreAnsweredInOrder) {
     redis_server redis;
     gateway gw{redis, {"--limit", "3"}};
