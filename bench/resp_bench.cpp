@@ -1,7 +1,7 @@
 // resp-bench: end-to-end client throughput against a real redis-server, Sluice's resp::connection
 // side by side with hiredis, the C client behind redis-benchmark and most language bindings.
 //
-//   resp-bench --redis redis://127.0.0.1:6379 [--rounds 3] [--scale 1.0]
+//   resp-bench --redis redis://127.0.0.1:6379 [--rounds 3] [--scale 1.0] [--poll-us N]
 //
 // For each command (PING, SET, EVALSHA of a small script) and pipeline depth (1, 16, 256), both
 // clients do the same work on one connection with at most `depth` commands in flight:
@@ -9,7 +9,12 @@
 //     where independent requests meet in the connection's write buffer;
 //   - hiredis: redisAppendCommand `depth` times, then redisGetReply `depth` times.
 // The two alternate for --rounds rounds, so both see the same machine noise; the best round of
-// each is reported, with ratio = Sluice / hiredis.
+// each is reported, with ratio = Sluice / hiredis, and the CPU time each client's thread spent per
+// operation in that round.
+//
+// Sluice runs with its defaults, so it polls for a due reply for up to 50 us before it sleeps
+// (connection_config::poll_budget), while hiredis blocks in read(); --poll-us 0 measures Sluice
+// sleeping at once, as hiredis does.
 
 #include <hiredis/hiredis.h>
 
@@ -21,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,7 +52,8 @@ struct options {
     resp::redis_url url{"127.0.0.1", 6379, {}, {}, 0};
     int rounds = 3;
     double scale = 1.0;
-    std::string only;  // "PING:1": one command and depth (for profiling)
+    std::string only;   // "PING:1": one command and depth (for profiling)
+    long poll_us = -1;  // the connection's poll budget; -1: its default
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -64,11 +71,13 @@ options parse(int argc, char** argv) {
         };
         if (a == "--help" || a == "-h") {
             std::printf(
-                "usage: resp-bench [--redis URL] [--rounds N] [--scale X]\n"
+                "usage: resp-bench [--redis URL] [--rounds N] [--scale X] [--poll-us N]\n"
                 "  --redis URL   server to measure against (default redis://127.0.0.1:6379)\n"
                 "  --rounds N    alternating rounds per client; the best is reported (default 3)\n"
                 "  --scale X     multiply the operation counts (default 1.0)\n"
-                "  --only C:D    run one command at one depth, e.g. PING:1 (for profiling)\n");
+                "  --only C:D    run one command at one depth, e.g. PING:1 (for profiling)\n"
+                "  --poll-us N   Sluice's poll budget in microseconds; 0 sleeps at once (default:\n"
+                "                the client's own, connection_config::poll_budget)\n");
             std::exit(0);
         } else if (a == "--redis") {
             auto text = value_of();
@@ -83,11 +92,37 @@ options parse(int argc, char** argv) {
             if (!(o.scale > 0)) usage_error("--scale: expected a positive number");
         } else if (a == "--only") {
             o.only = value_of();
+        } else if (a == "--poll-us") {
+            const std::string v{value_of()};
+            char* end = nullptr;
+            o.poll_us = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || o.poll_us < 0 || o.poll_us > 10'000'000) {
+                usage_error("--poll-us: expected an integer from 0 to 10000000, got \"" + v + "\"");
+            }
         } else {
             usage_error("unknown flag " + std::string(a));
         }
     }
     return o;
+}
+
+// What one timed run gives: throughput, and this thread's CPU time per operation (user and
+// system; polling spends CPU where a sleeping client spends none).
+struct result {
+    double ops_per_s = 0;
+    double cpu_us_per_op = 0;
+};
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+result finish(long ops, clock_type::time_point t0, double cpu0) {
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const double cpu = thread_cpu_seconds() - cpu0;
+    return {static_cast<double>(ops) / secs, cpu * 1e6 / static_cast<double>(ops)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,10 +166,11 @@ struct sluice_run {
     }
 };
 
-double run_sluice(asio::io_context& ctx, resp::connection& conn, const resp::script& scr,
+result run_sluice(asio::io_context& ctx, resp::connection& conn, const resp::script& scr,
                   command cmd, int depth, long ops) {
     sluice_run run{ctx, conn, scr, cmd, ops};
     run.active = depth;
+    const double cpu0 = thread_cpu_seconds();
     auto t0 = clock_type::now();
     for (int i = 0; i < depth; ++i)
         asio::co_spawn(ctx, run.worker(), asio::detached);
@@ -142,17 +178,18 @@ double run_sluice(asio::io_context& ctx, resp::connection& conn, const resp::scr
     // worker stops it, since the connection's own coroutines would keep it running.
     ctx.restart();
     ctx.run();
-    double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto r = finish(ops, t0, cpu0);
     if (run.errors) std::fprintf(stderr, "resp-bench: sluice: %ld errors\n", run.errors);
-    return static_cast<double>(ops) / secs;
+    return r;
 }
 
 // ---------------------------------------------------------------------------------------------
 // hiredis
 
-double run_hiredis(redisContext* c, const std::string& sha, command cmd, int depth, long ops) {
+result run_hiredis(redisContext* c, const std::string& sha, command cmd, int depth, long ops) {
     long errors = 0;
     std::string k{key}, v{value};
+    const double cpu0 = thread_cpu_seconds();
     auto t0 = clock_type::now();
     for (long done = 0; done < ops;) {
         int batch = static_cast<int>(std::min<long>(depth, ops - done));
@@ -180,9 +217,9 @@ double run_hiredis(redisContext* c, const std::string& sha, command cmd, int dep
         }
         done += batch;
     }
-    double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto r = finish(ops, t0, cpu0);
     if (errors) std::fprintf(stderr, "resp-bench: hiredis: %ld errors\n", errors);
-    return static_cast<double>(ops) / secs;
+    return r;
 }
 
 }  // namespace
@@ -219,6 +256,7 @@ int main(int argc, char** argv) {
     // Both clients speak RESP2 here, so the replies on the wire are the same bytes.
     cfg.protocol = 2;
     cfg.health_interval = std::chrono::milliseconds(0);
+    if (opt.poll_us >= 0) cfg.poll_budget = std::chrono::microseconds(opt.poll_us);
     resp::connection conn{ctx.get_executor(), cfg};
     conn.start();
     auto deadline = clock_type::now() + std::chrono::seconds(5);
@@ -230,6 +268,7 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    std::printf("sluice poll budget %lld us\n", static_cast<long long>(cfg.poll_budget.count()));
     std::printf("%-8s %6s %14s %14s %7s\n", "command", "depth", "sluice ops/s", "hiredis ops/s",
                 "ratio");
     for (command cmd : {command::ping, command::set, command::evalsha}) {
@@ -245,13 +284,17 @@ int main(int argc, char** argv) {
             // Warm both up: connections, the script cache, the allocators.
             run_sluice(ctx, conn, scr, cmd, depth, ops / 10 + 1);
             run_hiredis(hc, scr.sha(), cmd, depth, ops / 10 + 1);
-            double best_sluice = 0, best_hiredis = 0;
+            result best_sluice, best_hiredis;
             for (int r = 0; r < opt.rounds; ++r) {
-                best_sluice = std::max(best_sluice, run_sluice(ctx, conn, scr, cmd, depth, ops));
-                best_hiredis = std::max(best_hiredis, run_hiredis(hc, scr.sha(), cmd, depth, ops));
+                auto s = run_sluice(ctx, conn, scr, cmd, depth, ops);
+                auto h = run_hiredis(hc, scr.sha(), cmd, depth, ops);
+                if (s.ops_per_s > best_sluice.ops_per_s) best_sluice = s;
+                if (h.ops_per_s > best_hiredis.ops_per_s) best_hiredis = h;
             }
-            std::printf("%-8s %6d %14.0f %14.0f ratio=%.2f\n", names[static_cast<int>(cmd)], depth,
-                        best_sluice, best_hiredis, best_sluice / best_hiredis);
+            std::printf("%-8s %6d %14.0f %14.0f ratio=%.2f  cpu us/op: sluice %.2f, hiredis %.2f\n",
+                        names[static_cast<int>(cmd)], depth, best_sluice.ops_per_s,
+                        best_hiredis.ops_per_s, best_sluice.ops_per_s / best_hiredis.ops_per_s,
+                        best_sluice.cpu_us_per_op, best_hiredis.cpu_us_per_op);
             std::fflush(stdout);
         }
     }
