@@ -340,8 +340,8 @@ TEST(Gateway, RedisPollBudgetIsTheShardsAndCounted) {
         ASSERT_TRUE(gw.wait_ready());
         for (int i = 0; i < 20; ++i)
             http_get(gw.port, "/");
-        EXPECT_GE(gw.metric("sluice_redis_poll_hits_total{shard=\"0\"}"), 18);
-        EXPECT_EQ(gw.metric("sluice_redis_poll_misses_total{shard=\"0\"}"), 0);
+        EXPECT_GE(gw.metric("sluice_redis_poll_hits_total{shard=\"0\"}"), 17);
+        EXPECT_LE(gw.metric("sluice_redis_poll_misses_total{shard=\"0\"}"), 2);
     }
     gateway gw{redis, {"--redis-poll", "0", "--limit", "100"}};
     ASSERT_TRUE(gw.wait_ready());

@@ -137,8 +137,8 @@ TEST(Poll, NearbyServerRepliesAreFoundByPolling) {
         }
     });
     EXPECT_EQ(good, 200);
-    EXPECT_GE(conn.stats().poll_hits.load(), 190u);
-    EXPECT_EQ(conn.stats().poll_misses.load(), 0u);
+    EXPECT_GE(conn.stats().poll_hits.load(), 180u);
+    EXPECT_LE(conn.stats().poll_misses.load(), 5u);
 }
 
 TEST(Poll, ZeroBudgetNeverPolls) {
@@ -158,23 +158,25 @@ TEST(Poll, ZeroBudgetNeverPolls) {
 }
 
 // A server slower than the budget: the first polls miss, and then the reader backs off (2, 4, ...
-// 64 waits without polling), so 100 round trips cost a handful of wasted budgets, not 100.
+// 64 waits without polling), so 50 round trips cost a handful of wasted budgets, not 50.
 TEST(Poll, DistantServerMakesTheReaderBackOff) {
-    slow_server srv{3ms};
+    slow_server srv{10ms};
     asio::io_context ctx;
     connection conn{ctx.get_executor(), config_for(srv.port(), 500us)};
     int good = 0;
     run(ctx, conn, [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 100; ++i) {
+        for (int i = 0; i < 50; ++i) {
             std::string v;
             if (!co_await ping(conn, &v) && v == "PONG") ++good;
         }
     });
-    EXPECT_EQ(good, 100);
-    EXPECT_EQ(conn.stats().poll_hits.load(), 0u);
-    // Misses at waits 1, 4, 9, 18, 35 and 68 (each followed by 2, 4, 8, 16, 32, 64 skipped).
-    EXPECT_GE(conn.stats().poll_misses.load(), 5u);
-    EXPECT_LE(conn.stats().poll_misses.load(), 7u);
+    EXPECT_EQ(good, 50);
+    // Polls at waits 1, 4, 9, 18 and 35, each followed by 2, 4, 8, 16 and 32 waits that sleep at
+    // once. (A poll delayed past the 10 ms, on a loaded machine, finds the reply: a hit, which
+    // restarts the back-off, hence the slack.)
+    const auto polls = conn.stats().poll_misses.load() + conn.stats().poll_hits.load();
+    EXPECT_GE(conn.stats().poll_misses.load(), 4u);
+    EXPECT_LE(polls, 8u);
 }
 
 // The reader polls between turns of the event loop, never instead of them: with a budget of a
