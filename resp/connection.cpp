@@ -385,7 +385,9 @@ asio::awaitable<void> connection::reader() {
         }
         std::error_code ec;
         std::size_t n = 0;
-        if (should_poll()) std::tie(ec, n) = co_await poll_for_reply(gen);
+        if (fifo_head_ != fifo_tail_ && poll_this_wait()) {
+            std::tie(ec, n) = co_await poll_for_reply(gen);
+        }
         if (gen != generation_) break;
         if (!ec && n == 0) {
             // Nothing due: exec() may cut this wait short to poll for the reply it will send.
@@ -417,8 +419,10 @@ asio::awaitable<void> connection::reader() {
 // When polling stops paying (a distant or slow server), it backs off: after n misses in a row the
 // next 2^n waits (at most 64) sleep at once, so a distant server costs at most one budget in 64
 // round trips, and a server that comes near again is polled again within 64.
-bool connection::should_poll() noexcept {
-    if (cfg_.poll_budget.count() <= 0 || fifo_head_ == fifo_tail_) return false;
+//
+// Called once per wait for a due reply, by whichever of the reader and exec() begins it.
+bool connection::poll_this_wait() noexcept {
+    if (cfg_.poll_budget.count() <= 0) return false;
     if (poll_skip_ > 0) {
         --poll_skip_;
         return false;
@@ -655,7 +659,7 @@ void connection::enqueue(caller_type caller, const script* scr, const request& r
         // to poll for it (poll_for_reply()). Nothing else waits on the socket (no write is
         // pending when the request is alone), so cancel() ends only that read, without a
         // system call.
-        if (reader_parked_ && out_.empty() && cfg_.poll_budget.count() > 0 && poll_skip_ == 0) {
+        if (reader_parked_ && out_.empty() && poll_this_wait()) {
             reader_parked_ = false;
             unparked_ = true;
             std::error_code ignored;

@@ -148,7 +148,7 @@ class connection {
     asio::awaitable<void> writer();
     asio::awaitable<void> reader();
     asio::awaitable<std::tuple<std::error_code, std::size_t>> poll_for_reply(std::uint64_t gen);
-    bool should_poll() noexcept;
+    bool poll_this_wait() noexcept;
     asio::awaitable<void> health_checker();
     asio::awaitable<void> timeout_sweeper();
 
