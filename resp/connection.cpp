@@ -264,6 +264,7 @@ void connection::drop_connection(std::error_code ec, std::string_view why) {
     if (!link_up_) return;
     link_up_ = false;
     ++generation_;
+    poll_requested_ = false;  // a wake-up meant for the old link's reader
     connected_.store(false, std::memory_order_relaxed);
     count(stats_.disconnects);
     last_error_ = std::string(why) + ": " + ec.message();
@@ -385,7 +386,9 @@ asio::awaitable<void> connection::reader() {
         }
         std::error_code ec;
         std::size_t n = 0;
-        if (fifo_head_ != fifo_tail_ && poll_this_wait()) {
+        // Each wait is decided once: here, or already by exec() when it woke the reader to poll.
+        const bool requested = std::exchange(poll_requested_, false);
+        if (fifo_head_ != fifo_tail_ && (requested || poll_this_wait())) {
             std::tie(ec, n) = co_await poll_for_reply(gen);
         }
         if (gen != generation_) break;
@@ -396,7 +399,8 @@ asio::awaitable<void> connection::reader() {
                 asio::buffer(in_.data() + in_end_, in_.size() - in_end_), nothrow);
             reader_parked_ = false;
             if (gen != generation_) break;
-            if (std::exchange(unparked_, false) && ec == asio::error::operation_aborted) continue;
+            // On a live link only exec() cancels the read, and it did so to have the reader poll.
+            if (ec == asio::error::operation_aborted) continue;
         }
         if (ec) {
             drop_connection(ec, ec == asio::error::eof ? "server closed the connection" : "read");
@@ -434,7 +438,8 @@ bool connection::poll_this_wait() noexcept {
 asio::awaitable<std::tuple<std::error_code, std::size_t>> connection::poll_for_reply(
     std::uint64_t gen) {
     constexpr unsigned max_backoff_shift = 6;
-    const auto until = std::chrono::steady_clock::now() + cfg_.poll_budget;
+    // The clock is read only once the first read has come back empty.
+    std::chrono::steady_clock::time_point until{};
     for (;;) {
         std::error_code ec;
         std::size_t n =
@@ -446,7 +451,12 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> connection::poll_for_r
             }
             co_return std::tuple{ec, n};
         }
-        if (std::chrono::steady_clock::now() >= until) break;
+        const auto now = std::chrono::steady_clock::now();
+        if (until == std::chrono::steady_clock::time_point{}) {
+            until = now + cfg_.poll_budget;
+        } else if (now >= until) {
+            break;
+        }
         co_await asio::post(ex_, asio::use_awaitable);
         // The link may have dropped, and a new one come up on a new socket, in the meantime.
         if (gen != generation_ || fifo_head_ == fifo_tail_)
@@ -661,7 +671,7 @@ void connection::enqueue(caller_type caller, const script* scr, const request& r
         // system call.
         if (reader_parked_ && out_.empty() && poll_this_wait()) {
             reader_parked_ = false;
-            unparked_ = true;
+            poll_requested_ = true;
             std::error_code ignored;
             socket_.cancel(ignored);
         }

@@ -205,10 +205,10 @@ class connection {
     std::size_t in_start_ = 0;
     std::size_t in_end_ = 0;
     parser parser_;
-    unsigned poll_misses_ = 0;    // consecutive polls that ran out of budget
-    unsigned poll_skip_ = 0;      // waits left that sleep at once, after a miss
-    bool reader_parked_ = false;  // the reader is in a read begun with no reply due
-    bool unparked_ = false;       // exec() cancelled that read so the reader polls instead
+    unsigned poll_misses_ = 0;     // consecutive polls that ran out of budget
+    unsigned poll_skip_ = 0;       // waits left that sleep at once, after a miss
+    bool reader_parked_ = false;   // the reader is in a read begun with no reply due
+    bool poll_requested_ = false;  // exec() cancelled that read and decided this wait polls
     // Per-reply dispatch state of the reader.
     bool reply_is_push_ = false;
     bool reply_swallowed_ = false;  // a NOSCRIPT or the SCRIPT LOAD of its retry
