@@ -9,6 +9,42 @@ namespace sluice::resp {
 
 namespace {
 
+// The type a type byte announces; the parser calls it only for the bytes it accepts.
+constexpr type type_of(char t) noexcept {
+    switch (t) {
+        case '+':
+            return type::simple_string;
+        case '-':
+            return type::simple_error;
+        case ':':
+            return type::integer;
+        case '$':
+            return type::bulk_string;
+        case '*':
+            return type::array;
+        case '#':
+            return type::boolean;
+        case ',':
+            return type::double_type;
+        case '(':
+            return type::big_number;
+        case '!':
+            return type::bulk_error;
+        case '=':
+            return type::verbatim_string;
+        case '%':
+            return type::map;
+        case '~':
+            return type::set;
+        case '|':
+            return type::attribute;
+        case '>':
+            return type::push;
+        default:
+            return type::null;  // '_'
+    }
+}
+
 constexpr bool is_digit(char c) noexcept {
     return static_cast<unsigned char>(c - '0') < 10;
 }
@@ -175,7 +211,7 @@ parser::result parser::parse(std::string_view buf, adapter on_node) {
                 const number num = read_integer(p + 1, end);
                 if (num.st == scan::more) return need_more();
                 if (num.st == scan::fail) return fail(num.err);
-                n.data_type = type::integer;
+                n.data_type = type_of(t);
                 n.value = {p + 1, static_cast<std::size_t>(num.end - 2 - (p + 1))};
                 next = num.end;
                 break;
@@ -208,28 +244,19 @@ parser::result parser::parse(std::string_view buf, adapter on_node) {
                 if (crp[1] != '\n') return fail(errc::missing_crlf);
                 n.value = {p + 1, static_cast<std::size_t>(crp - (p + 1))};
                 next = crp + 2;
+                n.data_type = type_of(t);
                 switch (t) {
-                    case '+':
-                        n.data_type = type::simple_string;
-                        break;
-                    case '-':
-                        n.data_type = type::simple_error;
-                        break;
                     case '(':
                         if (!valid_big_number(n.value)) return fail(errc::invalid_integer);
-                        n.data_type = type::big_number;
                         break;
                     case ',':
                         if (!valid_double(n.value)) return fail(errc::invalid_double);
-                        n.data_type = type::double_type;
                         break;
                     case '#':
                         if (n.value != "t" && n.value != "f") return fail(errc::invalid_boolean);
-                        n.data_type = type::boolean;
                         break;
-                    default:  // '_': nothing may stand between the type byte and its CRLF
+                    case '_':  // nothing may stand between the type byte and its CRLF
                         if (!n.value.empty()) return fail(errc::missing_crlf);
-                        n.data_type = type::null;
                         n.size = 0;
                         break;
                 }
@@ -258,14 +285,10 @@ parser::result parser::parse(std::string_view buf, adapter on_node) {
                 if (len.end[want + 1] != '\n') return fail(errc::missing_crlf);
                 n.value = {len.end, want};
                 next = len.end + want + 2;
-                if (t == '$') {
-                    n.data_type = type::bulk_string;
-                } else if (t == '!') {
-                    n.data_type = type::bulk_error;
-                } else {
-                    if (want < 4 || n.value[3] != ':') return fail(errc::invalid_verbatim);
-                    n.data_type = type::verbatim_string;
+                if (t == '=' && (want < 4 || n.value[3] != ':')) {
+                    return fail(errc::invalid_verbatim);
                 }
+                n.data_type = type_of(t);
                 break;
             }
 
@@ -290,23 +313,7 @@ parser::result parser::parse(std::string_view buf, adapter on_node) {
                     next = len.end;
                     break;
                 }
-                switch (t) {
-                    case '*':
-                        n.data_type = type::array;
-                        break;
-                    case '%':
-                        n.data_type = type::map;
-                        break;
-                    case '~':
-                        n.data_type = type::set;
-                        break;
-                    case '|':
-                        n.data_type = type::attribute;
-                        break;
-                    default:
-                        n.data_type = type::push;
-                        break;
-                }
+                n.data_type = type_of(t);
                 n.size = static_cast<std::size_t>(len.value);
                 on_node(n);
                 pos = static_cast<std::size_t>(len.end - data);
