@@ -134,23 +134,24 @@ TEST(Gateway, SixConcurrentRequestsGiveFiveOkAndOne429WithTheContractsHeaders) {
     EXPECT_EQ(remaining, (std::vector<int>{0, 1, 2, 3, 4}));
 }
 
-TEST(Gateway, SixtySimultaneousRequestsAllowExactlyFive) {
+// 60 requests at once from one client against a gateway started with `flags` (on `shards`
+// shards): exactly 5 are allowed.
+void expect_sixty_allow_five(std::vector<std::string> flags, int shards) {
     redis_server redis;
-    gateway gw{redis, {}};
+    gateway gw{redis, std::move(flags)};
+    EXPECT_EQ(gw.shards, shards);
     ASSERT_TRUE(gw.wait_ready());
     auto rs = burst(gw.port, 60);
     EXPECT_EQ(count_status(rs, 200), 5);
     EXPECT_EQ(count_status(rs, 429), 55);
 }
 
+TEST(Gateway, SixtySimultaneousRequestsAllowExactlyFive) {
+    expect_sixty_allow_five({}, 1);
+}
+
 TEST(Gateway, SixtySimultaneousRequestsOnTwoShardsAllowExactlyFive) {
-    redis_server redis;
-    gateway gw{redis, {"--threads", "2"}};
-    EXPECT_EQ(gw.shards, 2);
-    ASSERT_TRUE(gw.wait_ready());
-    auto rs = burst(gw.port, 60);
-    EXPECT_EQ(count_status(rs, 200), 5);
-    EXPECT_EQ(count_status(rs, 429), 55);
+    expect_sixty_allow_five({"--threads", "2"}, 2);
 }
 
 TEST(Gateway, TwoProcessesOnOneRedisShareTheLimit) {

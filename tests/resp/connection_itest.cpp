@@ -9,7 +9,6 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -22,6 +21,7 @@
 #include "resp/connection.hpp"
 #include "resp/error.hpp"
 #include "resp/script.hpp"
+#include "tests/resp/harness.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace sluice::resp {
@@ -29,6 +29,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::redis_server;
+using test_harness::run;
+using test_harness::sleep_for;
+using test_harness::wait_connected;
 
 // Collects a reply as text: scalars' values, errors prefixed with "ERR:", nulls as "(nil)".
 struct collect {
@@ -53,39 +56,6 @@ connection_config config_for(const redis_server& srv) {
     cfg.reconnect_min = 10ms;
     cfg.reconnect_max = 100ms;
     return cfg;
-}
-
-// Runs `body` as a coroutine on `ctx` until it finishes (or `limit` passes), with the connection
-// started first and stopped afterwards.
-template <class Body>
-void run(asio::io_context& ctx, connection& conn, Body body, std::chrono::seconds limit = 30s) {
-    bool finished = false;
-    conn.start();
-    asio::co_spawn(
-        ctx,
-        [&]() -> asio::awaitable<void> {
-            co_await body();
-            finished = true;
-            conn.stop();
-        },
-        asio::detached);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!(finished && conn.stopped()) && std::chrono::steady_clock::now() < deadline) {
-        ctx.run_for(50ms);
-    }
-    ASSERT_TRUE(finished) << "test coroutine did not finish";
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-    asio::steady_timer t{co_await asio::this_coro::executor};
-    t.expires_after(d);
-    co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-}
-
-asio::awaitable<void> wait_connected(connection& conn, std::chrono::milliseconds limit = 5000ms) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!conn.connected() && std::chrono::steady_clock::now() < deadline)
-        co_await sleep_for(5ms);
 }
 
 // Builds a command's words outside any coroutine: GCC 12 cannot keep a braced list of string

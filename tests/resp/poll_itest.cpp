@@ -6,9 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -20,6 +17,7 @@
 
 #include "resp/connection.hpp"
 #include "resp/error.hpp"
+#include "tests/resp/harness.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -92,26 +90,11 @@ connection_config config_for(unsigned short port, std::chrono::microseconds budg
 // Runs `body` on `ctx` with the connection up, then stops the connection.
 template <class Body>
 void run(asio::io_context& ctx, connection& conn, Body body) {
-    bool finished = false;
-    conn.start();
-    asio::co_spawn(
-        ctx,
-        [&]() -> asio::awaitable<void> {
-            asio::steady_timer t{ctx};
-            for (int i = 0; i < 500 && !conn.connected(); ++i) {
-                t.expires_after(10ms);
-                co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-            }
-            EXPECT_TRUE(conn.connected()) << conn.last_error();
-            co_await body();
-            finished = true;
-            conn.stop();
-        },
-        asio::detached);
-    auto deadline = clock_type::now() + 30s;
-    while (!(finished && conn.stopped()) && clock_type::now() < deadline)
-        ctx.run_for(50ms);
-    ASSERT_TRUE(finished) << "test coroutine did not finish";
+    test_harness::run(ctx, conn, [&]() -> asio::awaitable<void> {
+        co_await test_harness::wait_connected(conn);
+        EXPECT_TRUE(conn.connected()) << conn.last_error();
+        co_await body();
+    });
 }
 
 asio::awaitable<std::error_code> ping(connection& conn, std::string* value = nullptr) {
@@ -124,6 +107,16 @@ asio::awaitable<std::error_code> ping(connection& conn, std::string* value = nul
     co_return ec;
 }
 
+// Sends `n` PINGs one after another; returns how many were answered PONG.
+asio::awaitable<int> pongs(connection& conn, int n) {
+    int good = 0;
+    for (int i = 0; i < n; ++i) {
+        std::string v;
+        if (!co_await ping(conn, &v) && v == "PONG") ++good;
+    }
+    co_return good;
+}
+
 // With a budget far above a local server's reply time, every reply is found by polling, and the
 // replies are the right ones.
 TEST(Poll, NearbyServerRepliesAreFoundByPolling) {
@@ -131,12 +124,7 @@ TEST(Poll, NearbyServerRepliesAreFoundByPolling) {
     asio::io_context ctx;
     connection conn{ctx.get_executor(), config_for(srv.port(), 20ms)};
     int good = 0;
-    run(ctx, conn, [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 200; ++i) {
-            std::string v;
-            if (!co_await ping(conn, &v) && v == "PONG") ++good;
-        }
-    });
+    run(ctx, conn, [&]() -> asio::awaitable<void> { good = co_await pongs(conn, 200); });
     EXPECT_EQ(good, 200);
     EXPECT_GE(conn.stats().poll_hits.load(), 180u);
     EXPECT_LE(conn.stats().poll_misses.load(), 5u);
@@ -147,12 +135,7 @@ TEST(Poll, ZeroBudgetNeverPolls) {
     asio::io_context ctx;
     connection conn{ctx.get_executor(), config_for(srv.port(), 0us)};
     int good = 0;
-    run(ctx, conn, [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 50; ++i) {
-            std::string v;
-            if (!co_await ping(conn, &v) && v == "PONG") ++good;
-        }
-    });
+    run(ctx, conn, [&]() -> asio::awaitable<void> { good = co_await pongs(conn, 50); });
     EXPECT_EQ(good, 50);
     EXPECT_EQ(conn.stats().poll_hits.load(), 0u);
     EXPECT_EQ(conn.stats().poll_misses.load(), 0u);
@@ -165,12 +148,7 @@ TEST(Poll, DistantServerMakesTheReaderBackOff) {
     asio::io_context ctx;
     connection conn{ctx.get_executor(), config_for(srv.port(), 500us)};
     int good = 0;
-    run(ctx, conn, [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 50; ++i) {
-            std::string v;
-            if (!co_await ping(conn, &v) && v == "PONG") ++good;
-        }
-    });
+    run(ctx, conn, [&]() -> asio::awaitable<void> { good = co_await pongs(conn, 50); });
     EXPECT_EQ(good, 50);
     // Polls at waits 1, 4, 9, 18 and 35, each followed by 2, 4, 8, 16 and 32 waits that sleep at
     // once. (A poll delayed past the 10 ms, on a loaded machine, finds the reply: a hit, which
@@ -189,14 +167,11 @@ TEST(Poll, IdleConnectionRequestsBackOffAndRecover) {
     connection conn{ctx.get_executor(), config_for(srv.port(), 20ms)};
     int good = 0;
     run(ctx, conn, [&]() -> asio::awaitable<void> {
-        asio::steady_timer pause{ctx};
         for (int i = 0; i < 12; ++i) {
-            std::string v;
-            if (!co_await ping(conn, &v) && v == "PONG") ++good;
+            good += co_await pongs(conn, 1);
             if (i == 0) srv.set_delay(0ms);
             // Let the reader go back to sleep with nothing due before the next request.
-            pause.expires_after(2ms);
-            co_await pause.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+            co_await test_harness::sleep_for(2ms);
         }
     });
     EXPECT_EQ(good, 12);
