@@ -8,7 +8,8 @@ namespace sluice::core {
 asio::awaitable<void> admin_handler::handle(const http::request& req,
                                             const asio::ip::tcp::endpoint&, http::response& res) {
     std::string_view path = req.target.substr(0, req.target.find('?'));
-    res.add_header("Content-Type", "text/plain; charset=utf-8");
+    // One Content-Type per answer: Prometheus's text format for /metrics, plain text otherwise.
+    std::string_view content_type = "text/plain; charset=utf-8";
     if (req.method != "GET" && req.method != "HEAD") {
         res.set_status(405);
         res.add_header("Allow", "GET, HEAD");
@@ -36,12 +37,13 @@ asio::awaitable<void> admin_handler::handle(const http::request& req,
             redis.push_back(s->redis_stats());
         }
         body_ = render_metrics(metrics, redis);
-        res.add_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.set_body(body_);
     } else {
         res.set_status(404);
         res.set_body("not found: try /healthz, /readyz or /metrics\n");
     }
+    res.add_header("Content-Type", content_type);
     co_return;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/admin.hpp"
+#include "core/log.hpp"
 #include "core/shard.hpp"
 #include "http/server.hpp"
 #include "resp/script.hpp"
@@ -60,6 +61,7 @@ struct gateway::impl {
 
     config cfg;
     resp::script script;
+    asio::ip::tcp::endpoint listening_at;
     std::vector<std::unique_ptr<shard>> shards;
     std::vector<std::thread> threads;
 
@@ -74,7 +76,7 @@ gateway::gateway(config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {
     auto& m = *impl_;
     auto listen_at = resolve(m.admin_ctx, m.cfg.listen);
     for (unsigned i = 0; i < m.cfg.threads; ++i) {
-        m.shards.push_back(std::make_unique<shard>(m.cfg, m.script));
+        m.shards.push_back(std::make_unique<shard>(m.cfg, m.script, i));
         // With port 0 the first shard's kernel-chosen port is the one all shards share.
         listen_at = m.shards.back()->listen(listen_at);
     }
@@ -84,11 +86,7 @@ gateway::gateway(config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {
     m.admin_acceptor.bind(admin_at);
     m.admin_acceptor.listen();
     m.admin = std::make_unique<admin_handler>(m.shards);
-
-    std::printf("sluice: listening on %s (%u shard%s)\n", text(listen_at).c_str(), m.cfg.threads,
-                m.cfg.threads == 1 ? "" : "s");
-    std::printf("sluice: admin on %s\n", text(m.admin_acceptor.local_endpoint()).c_str());
-    std::fflush(stdout);
+    m.listening_at = listen_at;
 }
 
 gateway::~gateway() {
@@ -103,9 +101,13 @@ int gateway::run() {
     for (auto& s : m.shards)
         m.threads.emplace_back([s = s.get()] { s->run(); });
 
+    // Signals are handled from here on: only now may the banner say the gateway is up (a
+    // supervisor that sends SIGTERM as soon as it reads it must get a clean shutdown).
     asio::signal_set signals{m.admin_ctx, SIGINT, SIGTERM};
-    signals.async_wait([&m](const std::error_code& ec, int) {
+    signals.async_wait([&m](const std::error_code& ec, int signo) {
         if (ec) return;
+        log_line(signo == SIGINT ? "sluice: shutdown begun (SIGINT)"
+                                 : "sluice: shutdown begun (SIGTERM)");
         // Refuse new connections at once, everywhere; then let each shard drain on its own.
         for (auto& s : m.shards)
             s->shutdown(drain_grace);
@@ -114,10 +116,16 @@ int gateway::run() {
         m.admin_control.stop();
     });
     asio::co_spawn(m.admin_ctx, m.admin_accept_loop(), asio::detached);
-    m.admin_ctx.run();
 
+    std::printf("sluice: listening on %s (%u shard%s)\n", text(m.listening_at).c_str(),
+                m.cfg.threads, m.cfg.threads == 1 ? "" : "s");
+    std::printf("sluice: admin on %s\n", text(m.admin_acceptor.local_endpoint()).c_str());
+    std::fflush(stdout);
+
+    m.admin_ctx.run();
     for (auto& t : m.threads)
         t.join();
+    log_line("sluice: shutdown done");
     return 0;
 }
 

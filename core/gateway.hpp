@@ -17,14 +17,15 @@ namespace sluice::core {
 // Nothing on the request path is shared between shards: no lock, no atomic read-modify-write.
 class gateway {
   public:
-    // Binds every listener (throws std::system_error when one cannot be bound) and prints the
-    // bound addresses.
+    // Binds every listener (throws std::system_error when one cannot be bound).
     explicit gateway(config cfg);
     ~gateway();
     gateway(const gateway&) = delete;
     gateway& operator=(const gateway&) = delete;
 
-    // Runs until SIGINT or SIGTERM, then drains (at most 5 s) and returns the exit status.
+    // Installs the SIGINT/SIGTERM handlers, then prints the bound addresses (so that a signal
+    // sent as soon as they appear shuts down cleanly), runs until a signal, drains (at most 5 s)
+    // and returns the exit status.
     int run();
 
   private:

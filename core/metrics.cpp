@@ -104,21 +104,41 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
     }
     per_shard("sluice_redis_connected", "gauge", "1 while the shard's Redis connection is up.",
               [](const redis_view& r) -> std::uint64_t { return r.connected ? 1 : 0; });
-    per_shard("sluice_redis_round_trips_total", "counter", "Replies received from Redis.",
-              [](const redis_view& r) { return r.round_trips; });
+    per_shard("sluice_redis_round_trips_total", "counter",
+              "Replies from Redis to the limiter's commands (health checks and script loads not "
+              "included).",
+              [](const redis_view& r) { return r.replies; });
+    per_shard("sluice_redis_health_checks_total", "counter",
+              "PINGs sent because the link had answered nothing for a health-check interval.",
+              [](const redis_view& r) { return r.health_checks; });
     per_shard("sluice_redis_writes_total", "counter",
-              "Writes to Redis; round trips per write is the pipelining factor.",
+              "Writes of requests to Redis; round trips per write is the pipelining factor.",
               [](const redis_view& r) { return r.writes; });
-    per_shard("sluice_redis_timeouts_total", "counter", "Redis requests that timed out.",
+    per_shard("sluice_redis_timeouts_total", "counter",
+              "Limiter calls whose --redis-timeout passed before Redis answered.",
               [](const redis_view& r) { return r.timeouts; });
     per_shard("sluice_redis_unavailable_total", "counter",
-              "Redis requests failed at once because the connection was down.",
+              "Limiter calls failed at once because the link was known to be down (backing off).",
               [](const redis_view& r) { return r.failed_fast; });
-    per_shard("sluice_redis_reconnects_total", "counter", "Connections made to Redis.",
+    per_shard("sluice_redis_waited_for_link_total", "counter",
+              "Limiter calls that arrived while the link was being set up and waited for it.",
+              [](const redis_view& r) { return r.waited; });
+    per_shard("sluice_redis_connects_total", "counter",
+              "Links to Redis set up (handshake done), the first one included.",
+              [](const redis_view& r) { return r.connects; });
+    per_shard("sluice_redis_reconnects_total", "counter",
+              "Links to Redis set up after the first: 0 on a process that never lost Redis.",
               [](const redis_view& r) { return r.reconnects; });
+    per_shard("sluice_redis_disconnects_total", "counter",
+              "Links to Redis lost after their handshake.",
+              [](const redis_view& r) { return r.disconnects; });
+    per_shard("sluice_redis_script_loads_total", "counter",
+              "SCRIPT LOADs sent: one per script in each link's handshake, one per script after "
+              "a NOSCRIPT.",
+              [](const redis_view& r) { return r.script_loads; });
     per_shard("sluice_redis_script_reloads_total", "counter",
-              "Scripts reloaded after NOSCRIPT (script cache flushed, restart, failover).",
-              [](const redis_view& r) { return r.noscript_reloads; });
+              "Limiter calls sent again after NOSCRIPT (the script cache was flushed).",
+              [](const redis_view& r) { return r.noscript_retries; });
     // Hits against round trips tell how often --redis-poll spared a sleep; misses, how often it
     // spent its budget for nothing.
     per_shard("sluice_redis_poll_hits_total", "counter",

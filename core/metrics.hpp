@@ -60,14 +60,21 @@ struct shard_metrics {
 };
 
 // The Redis side of a shard, as /metrics reports it (read from the connection's own counters).
+// A shard's Redis connection as /metrics reports it; each field is the connection_stats counter
+// of the same name (resp/config.hpp says what each counts).
 struct redis_view {
     bool connected = false;
-    std::uint64_t round_trips = 0;  // replies received
+    std::uint64_t replies = 0;
+    std::uint64_t health_checks = 0;
     std::uint64_t writes = 0;
     std::uint64_t timeouts = 0;
     std::uint64_t failed_fast = 0;
+    std::uint64_t waited = 0;
+    std::uint64_t connects = 0;
     std::uint64_t reconnects = 0;
-    std::uint64_t noscript_reloads = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t script_loads = 0;
+    std::uint64_t noscript_retries = 0;
     std::uint64_t poll_hits = 0;
     std::uint64_t poll_misses = 0;
 };

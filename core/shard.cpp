@@ -12,6 +12,7 @@
 #include <ctime>
 #include <exception>
 
+#include "core/log.hpp"
 #include "resp/script.hpp"
 
 namespace sluice::core {
@@ -166,13 +167,23 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
 // ---------------------------------------------------------------------------------------------
 // shard
 
-shard::shard(const config& cfg, const resp::script& script)
+shard::shard(const config& cfg, const resp::script& script, unsigned index)
     : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
       limiter_{redis_, script, policy_of(cfg)},
       handler_{cfg, limiter_, metrics_},
-      control_{ctx_.get_executor()} {}
+      control_{ctx_.get_executor()} {
+    redis_.preload(script);
+    // An operator watching the terminal must see when limiting is off, and when it is back.
+    const bool v6 = cfg.redis.host.find(':') != std::string::npos;
+    std::string address =
+        (v6 ? "[" + cfg.redis.host + "]" : cfg.redis.host) + ":" + std::to_string(cfg.redis.port);
+    redis_.on_event([index, address = std::move(address),
+                     failure = cfg.redis_failure](const resp::link_event& e) {
+        log_line(describe_link_event(index, e, address, failure));
+    });
+}
 
 shard::~shard() = default;
 
@@ -242,14 +253,19 @@ redis_view shard::redis_stats() const noexcept {
     const auto& s = redis_.stats();
     redis_view v;
     v.connected = redis_.connected();
-    v.round_trips = s.replies.load(std::memory_order_relaxed);
-    v.writes = s.writes.load(std::memory_order_relaxed);
-    v.timeouts = s.timeouts.load(std::memory_order_relaxed);
-    v.failed_fast = s.failed_fast.load(std::memory_order_relaxed);
-    v.reconnects = s.connects.load(std::memory_order_relaxed);
-    v.noscript_reloads = s.noscript_retries.load(std::memory_order_relaxed);
-    v.poll_hits = s.poll_hits.load(std::memory_order_relaxed);
-    v.poll_misses = s.poll_misses.load(std::memory_order_relaxed);
+    v.replies = s.replies.get();
+    v.health_checks = s.health_checks.get();
+    v.writes = s.writes.get();
+    v.timeouts = s.timeouts.get();
+    v.failed_fast = s.failed_fast.get();
+    v.waited = s.waited.get();
+    v.connects = s.connects.get();
+    v.reconnects = s.reconnects.get();
+    v.disconnects = s.disconnects.get();
+    v.script_loads = s.script_loads.get();
+    v.noscript_retries = s.noscript_retries.get();
+    v.poll_hits = s.poll_hits.get();
+    v.poll_misses = s.poll_misses.get();
     return v;
 }
 

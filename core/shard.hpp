@@ -59,7 +59,8 @@ class gateway_handler {
 // in it is touched by another thread except the counters the admin listener reads.
 class shard {
   public:
-    shard(const config& cfg, const resp::script& script);
+    // `index` names the shard in log lines and /metrics.
+    shard(const config& cfg, const resp::script& script, unsigned index = 0);
     ~shard();
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;

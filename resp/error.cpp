@@ -44,6 +44,10 @@ class category final : public std::error_category {
                 return "connection stopped";
             case errc::script_load_failed:
                 return "script not cached and SCRIPT LOAD failed";
+            case errc::unexpected_reply:
+                return "Redis sent a reply no request was waiting for";
+            case errc::health_check_failed:
+                return "Redis did not answer the health check's PING in time";
             case errc::invalid_url:
                 return "invalid Redis URL";
             case errc::unsupported_scheme:

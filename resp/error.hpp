@@ -25,9 +25,11 @@ enum class errc {
     disconnected,   // the connection was lost with the request in flight
     timeout,        // no reply within the request's deadline
     connect_timeout,
-    handshake_failed,    // HELLO / AUTH / SELECT answered with an error
-    stopped,             // the connection was stopped by its owner
-    script_load_failed,  // NOSCRIPT, then SCRIPT LOAD failed
+    handshake_failed,     // HELLO / AUTH / SELECT answered with an error
+    stopped,              // the connection was stopped by its owner
+    script_load_failed,   // NOSCRIPT, then SCRIPT LOAD failed
+    unexpected_reply,     // a reply with no request waiting for it: the stream is out of step
+    health_check_failed,  // the health check's PING went unanswered
 
     // Configuration
     invalid_url,

@@ -51,12 +51,6 @@ class request {
     }
     void write_arg(double v);
 
-    // Appends every command of `other` (a retry sent together with what must precede it).
-    void append(const request& other) {
-        buf_.append(other.buf_);
-        commands_ += other.commands_;
-    }
-
     std::string_view payload() const noexcept { return buf_; }
     std::size_t commands() const noexcept { return commands_; }  // replies this request expects
     bool empty() const noexcept { return commands_ == 0; }

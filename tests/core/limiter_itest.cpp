@@ -191,7 +191,7 @@ TEST(SlidingLog, ScriptFlushMidRunChangesNothing) {
         EXPECT_TRUE((co_await f.check("k")).allowed);
         f.srv.cli({"SCRIPT", "FLUSH"});
         EXPECT_FALSE((co_await f.check("k")).allowed);
-        EXPECT_GE(f.conn.stats().noscript_retries.load(), 2u);
+        EXPECT_GE(f.conn.stats().noscript_retries.get(), 2u);
     });
 }
 

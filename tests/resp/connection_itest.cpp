@@ -150,8 +150,8 @@ TEST(Connection, HundredThousandPipelinedCommandsFromHundredCoroutines) {
     EXPECT_EQ(done, coroutines);
     EXPECT_EQ(errors, 0);
     EXPECT_EQ(mismatches, 0);
-    EXPECT_EQ(conn.stats().replies.load(), std::uint64_t{coroutines * per_coroutine});
-    EXPECT_LT(conn.stats().writes.load(), std::uint64_t{coroutines * per_coroutine / 4})
+    EXPECT_EQ(conn.stats().replies.get(), std::uint64_t{coroutines * per_coroutine});
+    EXPECT_LT(conn.stats().writes.get(), std::uint64_t{coroutines * per_coroutine / 4})
         << "commands issued in the same loop turn should share a write";
 }
 
@@ -191,7 +191,7 @@ TEST(Connection, TimeoutKeepsTheConnectionInStep) {
         EXPECT_EQ(co_await command(conn, cmd("ECHO", "after"), &ec, 2000ms), "after");
         EXPECT_FALSE(ec);
         EXPECT_EQ(co_await command(conn, cmd("CLIENT", "ID")), id);
-        EXPECT_EQ(conn.stats().timeouts.load(), 1u);
+        EXPECT_EQ(conn.stats().timeouts.get(), 1u);
     });
 }
 
@@ -212,7 +212,7 @@ TEST(Connection, ScriptSurvivesScriptFlush) {
             EXPECT_EQ(c.one(), std::to_string(40 + round));
         }
         // The first call loaded it (the cache was empty), the third after the flush.
-        EXPECT_EQ(conn.stats().noscript_retries.load(), 2u);
+        EXPECT_EQ(conn.stats().noscript_retries.get(), 2u);
         EXPECT_EQ(srv.cli({"SCRIPT", "EXISTS", add.sha()}), "1");
     });
 }
@@ -273,7 +273,7 @@ TEST(Connection, FailsFastWhileDownAndRestoresDbAndAuthAfterRestart) {
         co_await command(conn, cmd("PING"), &ec, 1000ms);
         EXPECT_EQ(ec, errc::not_connected);
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 50ms);
-        EXPECT_GE(conn.stats().failed_fast.load(), 1u);
+        EXPECT_GE(conn.stats().failed_fast.get(), 1u);
 
         srv.start();  // same port, empty data set
         co_await wait_connected(conn);
@@ -281,7 +281,7 @@ TEST(Connection, FailsFastWhileDownAndRestoresDbAndAuthAfterRestart) {
         EXPECT_EQ(co_await command(conn, cmd("SET", "where", "again")), "OK");
         EXPECT_EQ(srv.cli({"-n", "3", "GET", "where"}), "again");
         EXPECT_EQ(srv.cli({"-n", "0", "GET", "where"}), "");
-        EXPECT_GE(conn.stats().connects.load(), 2u);
+        EXPECT_GE(conn.stats().connects.get(), 2u);
     });
 }
 

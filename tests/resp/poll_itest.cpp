@@ -126,8 +126,8 @@ TEST(Poll, NearbyServerRepliesAreFoundByPolling) {
     int good = 0;
     run(ctx, conn, [&]() -> asio::awaitable<void> { good = co_await pongs(conn, 200); });
     EXPECT_EQ(good, 200);
-    EXPECT_GE(conn.stats().poll_hits.load(), 180u);
-    EXPECT_LE(conn.stats().poll_misses.load(), 5u);
+    EXPECT_GE(conn.stats().poll_hits.get(), 180u);
+    EXPECT_LE(conn.stats().poll_misses.get(), 5u);
 }
 
 TEST(Poll, ZeroBudgetNeverPolls) {
@@ -137,8 +137,8 @@ TEST(Poll, ZeroBudgetNeverPolls) {
     int good = 0;
     run(ctx, conn, [&]() -> asio::awaitable<void> { good = co_await pongs(conn, 50); });
     EXPECT_EQ(good, 50);
-    EXPECT_EQ(conn.stats().poll_hits.load(), 0u);
-    EXPECT_EQ(conn.stats().poll_misses.load(), 0u);
+    EXPECT_EQ(conn.stats().poll_hits.get(), 0u);
+    EXPECT_EQ(conn.stats().poll_misses.get(), 0u);
 }
 
 // A server slower than the budget: the first polls miss, and then the reader backs off (2, 4, ...
@@ -153,8 +153,8 @@ TEST(Poll, DistantServerMakesTheReaderBackOff) {
     // Polls at waits 1, 4, 9, 18 and 35, each followed by 2, 4, 8, 16 and 32 waits that sleep at
     // once. (A poll delayed past the 10 ms, on a loaded machine, finds the reply: a hit, which
     // restarts the back-off, hence the slack.)
-    const auto polls = conn.stats().poll_misses.load() + conn.stats().poll_hits.load();
-    EXPECT_GE(conn.stats().poll_misses.load(), 4u);
+    const auto polls = conn.stats().poll_misses.get() + conn.stats().poll_hits.get();
+    EXPECT_GE(conn.stats().poll_misses.get(), 4u);
     EXPECT_LE(polls, 8u);
 }
 
@@ -177,8 +177,8 @@ TEST(Poll, IdleConnectionRequestsBackOffAndRecover) {
     EXPECT_EQ(good, 12);
     // Request 1 misses; 2 and 3 sleep at once; 4 to 12 poll, and a local reply is there within
     // 20 ms (on a loaded machine one may not be, and cost a back-off of its own: hence >= 5).
-    const auto hits = conn.stats().poll_hits.load();
-    const auto misses = conn.stats().poll_misses.load();
+    const auto hits = conn.stats().poll_hits.get();
+    const auto misses = conn.stats().poll_misses.get();
     EXPECT_GE(misses, 1u);
     EXPECT_GE(hits, 5u) << "misses: " << misses;
     EXPECT_LE(hits + misses, 10u) << "requests 2 and 3 should not have polled";
@@ -209,7 +209,7 @@ TEST(Poll, EventLoopKeepsRunningWhileTheReaderPolls) {
     EXPECT_GE(reply_after, 300ms);
     EXPECT_GE(timer_after, 20ms);
     EXPECT_LT(timer_after, 150ms) << "the timer waited for the poll";
-    EXPECT_EQ(conn.stats().poll_hits.load(), 1u);
+    EXPECT_EQ(conn.stats().poll_hits.get(), 1u);
 }
 
 // The server closes the connection while the reader polls for its reply: the request fails with
