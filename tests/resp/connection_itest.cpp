@@ -33,48 +33,10 @@ using test_harness::run;
 using test_harness::sleep_for;
 using test_harness::wait_connected;
 
-// Collects a reply as text: scalars' values, errors prefixed with "ERR:", nulls as "(nil)".
-struct collect {
-    std::vector<std::string> values;
-    void operator()(const node& n) {
-        if (is_aggregate(n.data_type)) return;
-        if (n.data_type == type::null)
-            values.emplace_back("(nil)");
-        else if (is_error(n.data_type))
-            values.push_back("ERR:" + std::string(n.value));
-        else
-            values.emplace_back(n.value);
-    }
-    std::string one() const {
-        return values.size() == 1 ? values[0] : "<" + std::to_string(values.size()) + " values>";
-    }
-};
-
-connection_config config_for(const redis_server& srv) {
-    connection_config cfg;
-    cfg.port = srv.port();
-    cfg.reconnect_min = 10ms;
-    cfg.reconnect_max = 100ms;
-    return cfg;
-}
-
-// Builds a command's words outside any coroutine: GCC 12 cannot keep a braced list of string
-// literals alive across co_await.
-template <class... A>
-std::vector<std::string> cmd(const A&... a) {
-    return {std::string(a)...};
-}
-
-asio::awaitable<std::string> command(connection& conn, std::vector<std::string> args,
-                                     std::error_code* ec_out = nullptr,
-                                     std::chrono::milliseconds timeout = 2000ms) {
-    request req;
-    req.push_range(args.front(), std::vector<std::string>(args.begin() + 1, args.end()));
-    collect c;
-    auto ec = co_await conn.exec(req, c, timeout);
-    if (ec_out) *ec_out = ec;
-    co_return ec ? "error: " + ec.message() : c.one();
-}
+using test_harness::cmd;
+using test_harness::collect;
+using test_harness::command;
+using test_harness::config_for;
 
 TEST(Connection, SimpleCommandsOverResp3) {
     redis_server srv;
