@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "resp/parser.hpp"
+#include "resp/script.hpp"
 #include "resp/serializer.hpp"
 
 namespace {
@@ -127,15 +128,15 @@ void parser_resume_64(benchmark::State& state) {
 }
 BENCHMARK(parser_resume_64);
 
-// The limiter's command: EVALSHA <sha> 1 <key> <limit> <window_ms> <request id>.
+// The limiter's command, built as the limiter builds it: EVALSHA <sha> 1 <key> <limit>
+// <window_ms>.
 void serializer_evalsha(benchmark::State& state) {
     request req;
-    const std::string sha = "0123456789abcdef0123456789abcdef01234567";
+    const sluice::resp::script limiter{"return {1, 4, 10000, 0}"};
     const std::string key = "sluice:{ip:203.0.113.42}:log";
-    std::int64_t id = 1700000000000;
     for (auto _ : state) {
         req.clear();
-        req.push("EVALSHA", sha, 1, key, 5, 10000, ++id);
+        limiter.push(req, {key}, 5, 10000);
         benchmark::DoNotOptimize(req.payload().data());
     }
     state.SetItemsProcessed(state.iterations());
