@@ -9,6 +9,10 @@
 // All connections are opened before the first request leaves, so `-c 6 -n 6` really sends six
 // requests at once. Each event-loop thread owns its connections and its statistics; the threads
 // share one atomic request counter and nothing else until the statistics are merged at the end.
+//
+// Every request gets exactly one answer: bytes that arrive with no request outstanding (a second
+// response, or anything after a complete one) are a protocol error, never taken as the answer
+// to a later request.
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -149,6 +153,7 @@ class connection {
                 co_await pace_.async_wait(use_tuple);
                 if (plan_.stopping.load(std::memory_order_relaxed)) break;
             }
+            drop_if_unsolicited();
             if (!socket_.is_open()) {
                 if (co_await open()) {
                     stats_.fail(failure::connect);
@@ -160,6 +165,7 @@ class connection {
             }
             co_await exchange(plan_.opts.rate > 0 ? due : std::nullopt);
         }
+        drop_if_unsolicited();
         timer_.cancel();
         std::error_code ignored;
         socket_.close(ignored);
@@ -197,6 +203,8 @@ class connection {
                               static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
                 answers_.add(parser_.status(), parser_.has_ratelimit_remaining(), key,
                              since_start(sent), since_start(received));
+                // The response is the answer; what came with it is an answer to nothing.
+                if (stray_) stats_.fail(failure::protocol);
                 finish_response();
             } else {
                 stats_.fail(o == outcome::timed_out ? failure::timeout
@@ -238,13 +246,42 @@ class connection {
                 co_return !got_bytes && reused ? outcome::closed_before_response : outcome::closed;
             }
             got_bytes = true;
-            auto r = parser_.feed(buf_.data(), n);
-            if (r.state == response_parser::state::incomplete) continue;
-            disarm_timeout();
-            if (r.state == response_parser::state::failed) co_return outcome::garbage;
-            must_close_ = r.consumed != n;
-            co_return outcome::answered;
+            const char* data = buf_.data();
+            std::size_t left = n;
+            for (;;) {
+                auto r = parser_.feed(data, left);
+                if (r.state == response_parser::state::incomplete) break;
+                if (r.state == response_parser::state::failed) {
+                    disarm_timeout();
+                    co_return outcome::garbage;
+                }
+                // An interim 1xx (103 Early Hints, an unasked-for 100) precedes the answer; a 101
+                // ends HTTP on the connection and is the answer.
+                int status = parser_.status();
+                if (status >= 100 && status < 200 && status != 101) {
+                    data += r.consumed;
+                    left -= r.consumed;
+                    parser_.next();
+                    if (left == 0) break;
+                    continue;
+                }
+                disarm_timeout();
+                must_close_ = r.consumed != left;
+                // After a 101 the bytes belong to another protocol.
+                stray_ = must_close_ && status != 101;
+                co_return outcome::answered;
+            }
         }
+    }
+
+    // Bytes that are waiting while no request is outstanding answer nothing that was asked:
+    // taken as the answer to the next request they would shift every later answer by one.
+    void drop_if_unsolicited() {
+        if (!socket_.is_open()) return;
+        std::error_code ec;
+        if (socket_.available(ec) == 0 || ec) return;
+        stats_.fail(failure::protocol);
+        close();
     }
 
     std::int64_t since_start(steady::time_point t) const {
@@ -257,6 +294,7 @@ class connection {
     void finish_response() {
         bool keep = parser_.keep_alive() && !must_close_;
         must_close_ = false;
+        stray_ = false;
         parser_.next();
         reused_ = true;
         if (!keep) close();
@@ -296,6 +334,7 @@ class connection {
     bool timed_out_ = false;
     bool reused_ = false;
     bool must_close_ = false;
+    bool stray_ = false;  // bytes followed the complete response
     std::array<char, 8192> buf_;
 };
 

@@ -32,9 +32,14 @@ using namespace std::chrono_literals;
 using sluice::test::process;
 
 struct reply {
-    std::string bytes;         // sent as they are
-    bool close_after = false;  // then the server closes the connection
-    bool silent = false;       // never answer
+    reply(std::string b = "", bool close = false, bool quiet = false)
+        : bytes(std::move(b)), close_after(close), silent(quiet) {}
+
+    std::string bytes;       // sent as they are
+    bool close_after;        // then the server closes the connection
+    bool silent;             // never answer
+    std::string late_bytes;  // sent `late_after` after `bytes`, unasked
+    std::chrono::milliseconds late_after{0};
 };
 
 std::string http_response(int status, std::string_view extra_headers = "") {
@@ -139,6 +144,10 @@ class tiny_http_server {
                 if (r.silent) continue;
                 if (!r.bytes.empty()) {
                     ::send(fd, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
+                }
+                if (!r.late_bytes.empty()) {
+                    std::this_thread::sleep_for(r.late_after);
+                    ::send(fd, r.late_bytes.data(), r.late_bytes.size(), MSG_NOSIGNAL);
                 }
                 if (r.close_after) open = false;
             }
@@ -443,6 +452,60 @@ TEST(SluiceLoad, InterruptStopsAndStillReports) {
     EXPECT_EQ(first.rfind("target ", 0), 0u) << first;
     EXPECT_EQ(second.rfind("requests ", 0), 0u) << second;
     EXPECT_GT(server.requests(), 5u);
+}
+
+// --- exactly one answer per request ---------------------------------------------------------
+
+// The unasked-for answers carry a status of their own, so an answer taken for the wrong
+// request would show in the status counts.
+std::string stray_response() {
+    return "HTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n";
+}
+
+TEST(SluiceLoad, ASecondResponseInTheSameReadIsAnError) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{http_response(200) + stray_response()};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "5", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.status, (std::map<int, std::uint64_t>{{200, 5}}));
+    EXPECT_EQ(j.errors, 5u);
+
+    // So --expect, which wants no errors, fails.
+    r = run_load({server.url(), "-c", "1", "-n", "5", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_NE(r.out.find("protocol 5"), std::string::npos) << r.out;
+}
+
+// A response that arrives while the connection is idle, between two requests, answers nothing:
+// before this was checked it was taken as the answer to the next request.
+TEST(SluiceLoad, AResponseWhileIdleIsAnErrorNotTheNextAnswer) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        reply r{http_response(200)};
+        r.late_bytes = stray_response();
+        r.late_after = 100ms;
+        return r;
+    });
+    // Requests leave at 0, 250 and 500 ms; each stray arrives 100 ms after its answer.
+    auto r = run_load({server.url(), "--rate", "4", "-c", "1", "-n", "3", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.status, (std::map<int, std::uint64_t>{{200, 3}}));
+    // The last stray may come after the run ended.
+    EXPECT_GE(j.errors, 2u);
+    EXPECT_LE(j.errors, 3u);
+    EXPECT_EQ(server.requests(), 3u);
+}
+
+TEST(SluiceLoad, InterimResponsesAreNotAnswers) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n" +
+                     http_response(200, "X-RateLimit-Remaining: 1\r\n")};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "4", "--expect", "200:4"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.connections(), 1u);
 }
 
 // --- --verify-limit against scripted servers ------------------------------------------------
