@@ -565,8 +565,9 @@ TEST(SluiceLoad, VerifyCatchesAServerThatAllowsEverything) {
               std::string::npos)
         << r.out;
 
-    r = run_load({server.url(), "-c", "3", "-n", "90", "--keys", "3", "--key-header", "X-Api-Key",
-                  "--verify-limit", "5/10s", "--json"});
+    // Each thread keeps its own log; the check sees them merged.
+    r = run_load({server.url(), "-c", "3", "-n", "90", "--threads", "2", "--keys", "3",
+                  "--key-header", "X-Api-Key", "--verify-limit", "5/10s", "--json"});
     EXPECT_EQ(r.exit, 1) << r.out;
     json_report j = parse_report(r.out);
     EXPECT_EQ(j.verify["limit"], "5");
