@@ -95,7 +95,8 @@ struct summary {
 
 summary summarize(const run_stats& stats, std::chrono::nanoseconds elapsed);
 
-// One line: {"requests":..,"seconds":..,"rps":..,"status":{..},"latency_us":{..},"errors":..}
+// One line: {"requests":..,"seconds":..,"rps":..,"status":{..},"latency_us":{..},"errors":..,
+// "failures":{"connect":..,"timeout":..,"closed":..,"protocol":..}}
 std::string to_json(const summary& s);
 std::string to_text(const summary& s);
 

@@ -268,13 +268,15 @@ TEST(Json, ExactFormat) {
     summary s = summarize(r, std::chrono::microseconds(12'345));
     EXPECT_EQ(to_json(s),
               R"({"requests":6,"seconds":0.012,"rps":486.0,"status":{"200":5,"429":1},)"
-              R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":1})");
+              R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":1,)"
+              R"("failures":{"connect":0,"timeout":0,"closed":1,"protocol":0}})");
 }
 
 TEST(Json, EmptyRun) {
     summary s = summarize(run_stats{}, std::chrono::seconds(1));
     EXPECT_EQ(to_json(s), R"({"requests":0,"seconds":1.000,"rps":0.0,"status":{},)"
-                          R"("latency_us":{"p50":0,"p90":0,"p99":0,"p999":0,"max":0},"errors":0})");
+                          R"("latency_us":{"p50":0,"p90":0,"p99":0,"p999":0,"max":0},"errors":0,)"
+                          R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0}})");
 }
 
 TEST(Json, ParsesBack) {
@@ -287,13 +289,16 @@ TEST(Json, ParsesBack) {
     summary s = summarize(r, std::chrono::milliseconds(1500));
     std::map<std::string, double> v;
     ASSERT_TRUE(flat_json::parse(to_json(s), v)) << to_json(s);
-    EXPECT_EQ(v.size(), 11u);
+    EXPECT_EQ(v.size(), 15u);
     EXPECT_EQ(v["requests"], 5000);
     EXPECT_DOUBLE_EQ(v["seconds"], 1.5);
     EXPECT_NEAR(v["rps"], 3333.3, 0.05);
     EXPECT_EQ(v["status.200"] + v["status.503"], 5000);
     EXPECT_EQ(v["status.503"], 715);
     EXPECT_EQ(v["errors"], 2);
+    EXPECT_EQ(v["failures.timeout"], 1);
+    EXPECT_EQ(v["failures.protocol"], 1);
+    EXPECT_EQ(v["failures.connect"] + v["failures.closed"], 0);
     EXPECT_LE(v["latency_us.p50"], v["latency_us.p90"]);
     EXPECT_LE(v["latency_us.p90"], v["latency_us.p99"]);
     EXPECT_LE(v["latency_us.p99"], v["latency_us.p999"]);
