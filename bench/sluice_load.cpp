@@ -1,4 +1,5 @@
-// sluice-load: an HTTP/1.1 load generator that also checks the answers (the status counts).
+// sluice-load: an HTTP/1.1 load generator that also checks the answers: the status counts, and
+// with --verify-limit whether the allowed answers kept the limit (bench/load/verify.hpp).
 //
 // Every connection keeps exactly one request in flight. In a closed loop (the default) the next
 // request leaves as soon as the previous answer arrived; with --rate the requests follow a fixed
@@ -8,6 +9,10 @@
 // All connections are opened before the first request leaves, so `-c 6 -n 6` really sends six
 // requests at once. Each event-loop thread owns its connections and its statistics; the threads
 // share one atomic request counter and nothing else until the statistics are merged at the end.
+//
+// Every request gets exactly one answer: bytes that arrive with no request outstanding (a second
+// response, or anything after a complete one) are a protocol error, never taken as the answer
+// to a later request.
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -41,6 +46,7 @@
 #include "bench/load/request.hpp"
 #include "bench/load/response_parser.hpp"
 #include "bench/load/stats.hpp"
+#include "bench/load/verify.hpp"
 
 namespace {
 
@@ -62,10 +68,11 @@ void rethrow(std::exception_ptr e) {
 
 // What every connection reads, plus the counter they share.
 struct plan {
-    plan(const options& o, tcp::resolver::results_type e) : opts(o), endpoints(std::move(e)) {}
+    plan(const options& o, std::vector<tcp::resolver::results_type> e)
+        : opts(o), endpoints(std::move(e)) {}
 
     const options& opts;
-    const tcp::resolver::results_type endpoints;
+    const std::vector<tcp::resolver::results_type> endpoints;  // one per URL
     steady::time_point start;
     steady::time_point deadline;
     std::atomic<std::uint64_t> next_slot{0};
@@ -98,20 +105,23 @@ struct plan {
 
 class connection {
   public:
-    connection(asio::io_context& ctx, plan& p, run_stats& stats, std::uint64_t seed)
+    connection(asio::io_context& ctx, plan& p, run_stats& stats, answer_log& answers,
+               std::size_t url, std::uint64_t seed)
         : socket_(ctx),
           timer_(ctx),
           pace_(ctx),
           plan_(p),
           stats_(stats),
-          writer_(p.opts.target, p.opts.key_header),
+          answers_(answers),
+          endpoints_(p.endpoints[url]),
+          writer_(p.opts.targets[url], p.opts.key_header),
           keys_(seed, p.opts.keys) {}
 
     // Opens the connection, trying each resolved address in turn, within --timeout.
     asio::awaitable<std::error_code> open() {
         std::error_code ec = asio::error::host_not_found;
         arm_timeout();
-        for (const auto& entry : plan_.endpoints) {
+        for (const auto& entry : endpoints_) {
             std::error_code ignored;
             socket_.close(ignored);
             auto [err] = co_await socket_.async_connect(entry.endpoint(), use_tuple);
@@ -143,6 +153,7 @@ class connection {
                 co_await pace_.async_wait(use_tuple);
                 if (plan_.stopping.load(std::memory_order_relaxed)) break;
             }
+            drop_if_unsolicited();
             if (!socket_.is_open()) {
                 if (co_await open()) {
                     stats_.fail(failure::connect);
@@ -152,8 +163,9 @@ class connection {
                 }
                 ++stats_.reconnects;
             }
-            co_await exchange(plan_.opts.rate > 0 ? *due : steady::now());
+            co_await exchange(plan_.opts.rate > 0 ? due : std::nullopt);
         }
+        drop_if_unsolicited();
         timer_.cancel();
         std::error_code ignored;
         socket_.close(ignored);
@@ -163,10 +175,14 @@ class connection {
     void stop() { pace_.cancel(); }
 
   private:
-    // One request and its response. `t0` is when the latency clock started.
-    asio::awaitable<void> exchange(steady::time_point t0) {
-        std::string_view request =
-            plan_.opts.keys > 0 ? writer_.with_key(keys_.next()) : writer_.plain();
+    // One request and its response. The latency counts from `due` in an open loop, else from
+    // the moment the request is sent.
+    asio::awaitable<void> exchange(std::optional<steady::time_point> due) {
+        std::uint64_t key = plan_.opts.keys > 0 ? keys_.next() : 0;
+        std::string_view request = plan_.opts.keys > 0 ? writer_.with_key(key) : writer_.plain();
+        // Before the first attempt: a retried request may have been decided on the first.
+        const auto sent = steady::now();
+        const auto t0 = due.value_or(sent);
         for (int attempt = 0;; ++attempt) {
             outcome o = co_await attempt_once(request);
             // A server may close a keep-alive connection that sat idle just as the request went
@@ -181,9 +197,14 @@ class connection {
                 co_return;
             }
             if (o == outcome::answered) {
-                auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0);
+                const auto received = steady::now();
+                auto us = std::chrono::duration_cast<std::chrono::microseconds>(received - t0);
                 stats_.record(parser_.status(),
                               static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
+                answers_.add(parser_.status(), parser_.has_ratelimit_remaining(), key,
+                             since_start(sent), since_start(received));
+                // The response is the answer; what came with it is an answer to nothing.
+                if (stray_) stats_.fail(failure::protocol);
                 finish_response();
             } else {
                 stats_.fail(o == outcome::timed_out ? failure::timeout
@@ -225,13 +246,46 @@ class connection {
                 co_return !got_bytes && reused ? outcome::closed_before_response : outcome::closed;
             }
             got_bytes = true;
-            auto r = parser_.feed(buf_.data(), n);
-            if (r.state == response_parser::state::incomplete) continue;
-            disarm_timeout();
-            if (r.state == response_parser::state::failed) co_return outcome::garbage;
-            must_close_ = r.consumed != n;
-            co_return outcome::answered;
+            const char* data = buf_.data();
+            std::size_t left = n;
+            for (;;) {
+                auto r = parser_.feed(data, left);
+                if (r.state == response_parser::state::incomplete) break;
+                if (r.state == response_parser::state::failed) {
+                    disarm_timeout();
+                    co_return outcome::garbage;
+                }
+                // An interim 1xx (103 Early Hints, an unasked-for 100) precedes the answer; a 101
+                // ends HTTP on the connection and is the answer.
+                int status = parser_.status();
+                if (status >= 100 && status < 200 && status != 101) {
+                    data += r.consumed;
+                    left -= r.consumed;
+                    parser_.next();
+                    if (left == 0) break;
+                    continue;
+                }
+                disarm_timeout();
+                must_close_ = r.consumed != left;
+                // After a 101 the bytes belong to another protocol.
+                stray_ = must_close_ && status != 101;
+                co_return outcome::answered;
+            }
         }
+    }
+
+    // Bytes that are waiting while no request is outstanding answer nothing that was asked:
+    // taken as the answer to the next request they would shift every later answer by one.
+    void drop_if_unsolicited() {
+        if (!socket_.is_open()) return;
+        std::error_code ec;
+        if (socket_.available(ec) == 0 || ec) return;
+        stats_.fail(failure::protocol);
+        close();
+    }
+
+    std::int64_t since_start(steady::time_point t) const {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(t - plan_.start).count();
     }
 
     // After a complete response: keep the connection only if both sides agree it stays open and
@@ -240,6 +294,7 @@ class connection {
     void finish_response() {
         bool keep = parser_.keep_alive() && !must_close_;
         must_close_ = false;
+        stray_ = false;
         parser_.next();
         reused_ = true;
         if (!keep) close();
@@ -270,6 +325,8 @@ class connection {
     asio::steady_timer pace_;
     plan& plan_;
     run_stats& stats_;
+    answer_log& answers_;
+    const tcp::resolver::results_type& endpoints_;
     request_writer writer_;
     key_picker keys_;
     response_parser parser_;
@@ -277,13 +334,17 @@ class connection {
     bool timed_out_ = false;
     bool reused_ = false;
     bool must_close_ = false;
+    bool stray_ = false;  // bytes followed the complete response
     std::array<char, 8192> buf_;
 };
 
 // One event loop, its connections and what they observed.
 struct worker {
+    explicit worker(bool keep_counted) : answers(keep_counted) {}
+
     asio::io_context ctx{1};
     run_stats stats;
+    answer_log answers;
     std::vector<std::unique_ptr<connection>> connections;
 };
 
@@ -317,24 +378,29 @@ int run(const options& opts) {
     raise_fd_limit(opts.connections);
     asio::io_context resolve_ctx;
     tcp::resolver resolver(resolve_ctx);
-    std::error_code ec;
-    auto endpoints = resolver.resolve(opts.target.host, std::to_string(opts.target.port), ec);
-    if (ec || endpoints.empty()) {
-        std::fprintf(stderr, "sluice-load: cannot resolve \"%s\": %s\n", opts.target.host.c_str(),
-                     ec ? ec.message().c_str() : "no address");
-        return 1;
+    std::vector<tcp::resolver::results_type> endpoints;
+    for (const target& t : opts.targets) {
+        std::error_code ec;
+        auto resolved = resolver.resolve(t.host, std::to_string(t.port), ec);
+        if (ec || resolved.empty()) {
+            std::fprintf(stderr, "sluice-load: cannot resolve \"%s\": %s\n", t.host.c_str(),
+                         ec ? ec.message().c_str() : "no address");
+            return 1;
+        }
+        endpoints.push_back(std::move(resolved));
     }
 
-    plan p(opts, endpoints);
+    plan p(opts, std::move(endpoints));
     std::vector<std::unique_ptr<worker>> workers;
     for (std::size_t i = 0; i < opts.threads; ++i)
-        workers.push_back(std::make_unique<worker>());
+        workers.push_back(std::make_unique<worker>(opts.verify.has_value()));
     std::uint64_t seed = std::random_device{}();
     seed = (seed << 32) ^ std::random_device{}();
     for (std::size_t i = 0; i < opts.connections; ++i) {
         worker& w = *workers[i % workers.size()];
         w.connections.push_back(std::make_unique<connection>(
-            w.ctx, p, w.stats, seed ^ (static_cast<std::uint64_t>(i) * 0xd1b54a32d192ed03ULL)));
+            w.ctx, p, w.stats, w.answers, i % opts.targets.size(),
+            seed ^ (static_cast<std::uint64_t>(i) * 0xd1b54a32d192ed03ULL)));
     }
 
     // Every connection is open before the first request leaves.
@@ -348,10 +414,12 @@ int run(const options& opts) {
             rethrow);
     }
     run_workers(workers);
-    for (const auto& err : connect_errors) {
-        if (err) {
-            std::fprintf(stderr, "sluice-load: cannot connect to %s (%s): %s\n", opts.url.c_str(),
-                         opts.target.authority.c_str(), err.message().c_str());
+    for (std::size_t i = 0; i < opts.connections; ++i) {
+        if (const auto& err = connect_errors[i]) {
+            std::size_t url = i % opts.targets.size();
+            std::fprintf(stderr, "sluice-load: cannot connect to %s (%s): %s\n",
+                         opts.urls[url].c_str(), opts.targets[url].authority.c_str(),
+                         err.message().c_str());
             return 1;
         }
     }
@@ -400,14 +468,24 @@ int run(const options& opts) {
     auto elapsed = steady::now() - p.start;
 
     run_stats total;
-    for (auto& w : workers)
+    answer_log& answers = workers[0]->answers;
+    for (auto& w : workers) {
         total.merge(w->stats);
+        if (w != workers[0]) answers.merge(w->answers);
+    }
     summary s = summarize(total, elapsed);
+    s.uncounted_200 = answers.uncounted();
+    if (opts.verify) {
+        s.verify = verify(answers.counted(), *opts.verify, opts.keys > 0, answers.uncounted());
+    }
     std::string out;
     if (opts.json) {
         out = to_json(s) + "\n";
     } else {
-        out = "target        " + opts.url + " (" + std::to_string(opts.connections) +
+        std::string urls;
+        for (const auto& u : opts.urls)
+            urls += (urls.empty() ? "" : ", ") + u;
+        out = "target        " + urls + " (" + std::to_string(opts.connections) +
               (opts.connections == 1 ? " connection, " : " connections, ") +
               std::to_string(opts.threads) + (opts.threads == 1 ? " thread, " : " threads, ") +
               (opts.rate > 0 ? "open loop)\n" : "closed loop)\n") + to_text(s);
@@ -415,13 +493,21 @@ int run(const options& opts) {
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
 
+    // Both checks are reported, and either fails the run.
+    int status = 0;
     if (opts.expect) {
         if (auto why = check_expectation(*opts.expect, s)) {
             std::fprintf(stderr, "sluice-load: --expect not met: %s\n", why->c_str());
-            return 1;
+            status = 1;
         }
     }
-    return 0;
+    if (s.verify) {
+        if (auto why = violation(*s.verify)) {
+            std::fprintf(stderr, "sluice-load: --verify-limit not met: %s\n", why->c_str());
+            status = 1;
+        }
+    }
+    return status;
 }
 
 }  // namespace

@@ -48,30 +48,39 @@ std::uint64_t positive_integer(std::string_view flag, std::string_view s, std::u
     return *v;
 }
 
-// The same grammar as sluice's --window: an integer with ms, s, m or h; a bare integer is
+// The same grammar as sluice's durations: an integer with us, ms, s, m or h; a bare integer is
 // seconds. Kept local so the load generator does not pull in the gateway's configuration code.
-std::chrono::milliseconds positive_duration(std::string_view flag, std::string_view s) {
+std::optional<std::chrono::microseconds> to_duration(std::string_view s) {
     std::size_t digits = 0;
     while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9')
         ++digits;
     std::string_view unit = s.substr(digits);
     std::uint64_t scale = 0;
     if (unit.empty() || unit == "s") {
-        scale = 1'000;
-    } else if (unit == "ms") {
+        scale = 1'000'000;
+    } else if (unit == "us") {
         scale = 1;
+    } else if (unit == "ms") {
+        scale = 1'000;
     } else if (unit == "m") {
-        scale = 60'000;
+        scale = 60'000'000;
     } else if (unit == "h") {
-        scale = 3'600'000;
+        scale = 3'600'000'000;
     }
     auto v = to_uint(s.substr(0, digits));
-    // A year of milliseconds is far beyond any run and keeps every later time_point sum in range.
-    constexpr std::uint64_t max_ms = 365ULL * 24 * 3'600'000;
-    if (scale == 0 || !v || *v == 0 || *v > max_ms / scale) {
+    // A year is far beyond any run and keeps every later time_point sum in range.
+    constexpr std::uint64_t max_us = 365ULL * 24 * 3'600'000'000;
+    if (scale == 0 || !v || *v > max_us / scale) return std::nullopt;
+    return std::chrono::microseconds(static_cast<std::int64_t>(*v * scale));
+}
+
+// -d and --timeout count in milliseconds.
+std::chrono::milliseconds positive_duration(std::string_view flag, std::string_view s) {
+    auto d = to_duration(s);
+    if (!d || d->count() == 0 || d->count() % 1'000 != 0) {
         fail(flag, "a positive duration such as 500ms, 10s, 2m or 1h", s);
     }
-    return std::chrono::milliseconds(static_cast<std::int64_t>(*v * scale));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
 double positive_rate(std::string_view flag, std::string_view s) {
@@ -153,6 +162,20 @@ target parse_url(std::string_view url) {
     return t;
 }
 
+limit_check parse_verify_limit(std::string_view text) {
+    constexpr std::string_view expected =
+        "N/DURATION such as 5/10s (DURATION an integer with us, ms, s, m or h)";
+    std::size_t slash = text.find('/');
+    if (slash == std::string_view::npos) fail("--verify-limit", expected, text);
+    auto n = to_uint(text.substr(0, slash));
+    auto window = to_duration(text.substr(slash + 1));
+    if (!n || *n == 0 || !window || window->count() == 0) fail("--verify-limit", expected, text);
+    limit_check c;
+    c.limit = *n;
+    c.window = *window;
+    return c;
+}
+
 expectation parse_expectation(std::string_view text) {
     constexpr std::string_view expected = "CODE:COUNT[,CODE:COUNT...]";
     expectation e;
@@ -186,6 +209,7 @@ options parse_options(std::span<const std::string_view> args) {
     bool have_requests = false;
     bool have_duration = false;
     bool have_keys = false;
+    std::optional<std::chrono::nanoseconds> tolerance;
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
@@ -195,9 +219,8 @@ options parse_options(std::span<const std::string_view> args) {
             return help;
         }
         if (arg.size() < 2 || arg.front() != '-') {
-            if (have_url) throw usage_error("unexpected argument " + quoted(arg));
-            o.url = arg;
-            o.target = parse_url(arg);
+            o.targets.push_back(parse_url(arg));
+            o.urls.emplace_back(arg);
             have_url = true;
             continue;
         }
@@ -240,6 +263,14 @@ options parse_options(std::span<const std::string_view> args) {
         } else if (flag == "--expect") {
             std::string_view text = value();
             o.expect = parse_expectation(text);
+        } else if (flag == "--verify-limit") {
+            std::string_view text = value();
+            o.verify = parse_verify_limit(text);
+        } else if (flag == "--verify-tolerance") {
+            std::string_view text = value();
+            auto d = to_duration(text);
+            if (!d) fail(flag, "a duration such as 2ms or 500us", text);
+            tolerance = *d;
         } else if (flag == "--threads") {
             o.threads = positive_integer(flag, value(), max_threads);
         } else if (flag == "--timeout") {
@@ -253,6 +284,16 @@ options parse_options(std::span<const std::string_view> args) {
     if (have_requests && have_duration) throw usage_error("-n and -d exclude each other");
     if (have_keys && o.key_header.empty()) throw usage_error("--keys needs --key-header");
     if (!have_keys && !o.key_header.empty()) throw usage_error("--key-header needs --keys");
+    if (tolerance && !o.verify) throw usage_error("--verify-tolerance needs --verify-limit");
+    if (o.verify) {
+        o.verify->tolerance = tolerance.value_or(default_verify_tolerance);
+        // Nothing could ever be certainly inside a span of zero or less.
+        if (o.verify->tolerance >= o.verify->window) {
+            throw usage_error("--verify-limit: the window " + format_duration(o.verify->window) +
+                              " must be longer than the tolerance " +
+                              format_duration(o.verify->tolerance) + " (see --verify-tolerance)");
+        }
+    }
     // More connections than requests would only open sockets that never send anything.
     if (o.requests && *o.requests < o.connections) o.connections = *o.requests;
     o.threads = std::min(o.threads, o.connections);
@@ -260,13 +301,17 @@ options parse_options(std::span<const std::string_view> args) {
 }
 
 std::string_view usage() {
-    return R"(usage: sluice-load URL [-c CONNECTIONS] [-n REQUESTS | -d DURATION] [--rate R]
-                   [--keys K --key-header NAME] [--json] [--expect CODE:COUNT[,CODE:COUNT...]]
+    return R"(usage: sluice-load URL [URL...] [-c CONNECTIONS] [-n REQUESTS | -d DURATION]
+                   [--rate R] [--keys K --key-header NAME] [--json]
+                   [--expect CODE:COUNT[,CODE:COUNT...]]
+                   [--verify-limit N/DURATION [--verify-tolerance DURATION]]
                    [--threads T] [--timeout DURATION]
 
 HTTP/1.1 load generator and verifier. Every connection keeps one request in flight.
 
-  URL                   http://host:port/path (https is not supported)
+  URL                   http://host:port/path (https is not supported). With several URLs,
+                        connection i goes to URL i mod their number: two gateways that share
+                        one Redis are loaded, and checked by --verify-limit, as one
   -c CONNECTIONS        concurrent keep-alive connections (default 16)
   -n REQUESTS           total requests across all connections
   -d DURATION           stop issuing after DURATION, then finish what is in flight
@@ -277,11 +322,31 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
   --key-header NAME     ... in this header, e.g. --keys 1000 --key-header X-Api-Key
   --json                print the report as one JSON object
   --expect CODE:COUNT   exit 1 unless the status counts are exactly these and nothing failed
+  --verify-limit N/DURATION
+                        exit 1 unless, per key, at most N counted 200s fall in any span of
+                        DURATION (an integer with us, ms, s, m or h). A counted 200 carries
+                        X-RateLimit-Remaining; a 200 without it was served without a decision
+                        (fail-open) and is reported as uncounted. The key is the --key-header
+                        value; without --keys all requests share one key, (all).
+                        Redis decides a request at a moment between its send and its receive
+                        time on this client's clock, and the limiter promises that N+1 allowed
+                        requests of a key never fit in a span shorter than DURATION. So N+1
+                        counted 200s are a violation only when they certainly do:
+                        max(receive) - min(send) < DURATION - tolerance. Any doubt goes to the
+                        server: a violation reported is one the server did commit.
+  --verify-tolerance DURATION
+                        how far this client's steady clock may drift from the Redis clock
+                        (TIME) over one window, plus rounding (TIME counts microseconds, the
+                        window whole milliseconds); default 2ms. For a Redis on another host,
+                        add 0.5ms per second of window (NTP slews a clock by at most 500 ppm)
   --threads T           event-loop threads (default 1)
   --timeout DURATION    per request, connecting included (default 5s)
   -h, --help            this text
 
-Exit status: 0 done, 1 --expect not met or the target unreachable, 2 bad command line.
+The report always counts the 200s without X-RateLimit-Remaining (uncounted_200 in --json).
+
+Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run) or the
+target unreachable; 2 bad command line.
 )";
 }
 

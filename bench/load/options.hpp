@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/load/verify.hpp"
+
 namespace sluice::load {
 
 // A bad command line. The message is the part after "sluice-load: ", e.g.
@@ -35,8 +37,9 @@ struct expectation {
 struct options {
     bool help = false;  // --help: print usage() and exit 0, nothing else is filled in
 
-    std::string url;
-    load::target target;
+    // One or more; connection i goes to targets[i % targets.size()].
+    std::vector<std::string> urls;
+    std::vector<load::target> targets;
     std::size_t connections = 16;
     std::optional<std::uint64_t> requests;  // -n; when absent the run lasts `duration`
     std::chrono::milliseconds duration{10'000};
@@ -47,13 +50,20 @@ struct options {
     std::optional<expectation> expect;
     std::size_t threads = 1;
     std::chrono::milliseconds timeout{5'000};
+    // --verify-limit N/DURATION with --verify-tolerance (default 2ms).
+    std::optional<limit_check> verify;
 };
+
+inline constexpr std::chrono::milliseconds default_verify_tolerance{2};
 
 // Parses the arguments after the program name. Throws usage_error on anything it cannot accept.
 options parse_options(std::span<const std::string_view> args);
 
 // Parses "http://host[:port][/path]".
 load::target parse_url(std::string_view url);
+
+// Parses "5/10s" into the limit and the window (tolerance left at zero).
+limit_check parse_verify_limit(std::string_view text);
 
 // Parses "200:5,429:1"; codes 100..999, counts >= 0, no code twice.
 expectation parse_expectation(std::string_view text);

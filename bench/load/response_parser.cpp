@@ -1,8 +1,13 @@
 #include "bench/load/response_parser.hpp"
 
+#include <string_view>
+
 namespace sluice::load {
 
 namespace {
+
+constexpr std::string_view remaining_name = "x-ratelimit-remaining";
+constexpr std::size_t no_match = static_cast<std::size_t>(-1);
 
 std::size_t offset(const llhttp_t& p, const char* data, std::size_t size) {
     const char* pos = llhttp_get_error_pos(&p);
@@ -22,8 +27,10 @@ void response_parser::reset() noexcept {
         llhttp_settings_t s;
         llhttp_settings_init(&s);
         s.on_status = &response_parser::on_header_bytes;
-        s.on_header_field = &response_parser::on_header_bytes;
+        s.on_header_field = &response_parser::on_header_field;
         s.on_header_value = &response_parser::on_header_bytes;
+        s.on_header_field_complete = &response_parser::on_header_field_complete;
+        s.on_headers_complete = &response_parser::on_headers_complete;
         s.on_message_complete = &response_parser::on_message_complete;
         return s;
     }();
@@ -43,6 +50,9 @@ void response_parser::next() noexcept {
     status_ = 0;
     keep_alive_ = false;
     header_bytes_ = 0;
+    name_matched_ = 0;
+    in_headers_ = true;
+    has_remaining_ = false;
     error_ = "";
 }
 
@@ -53,6 +63,35 @@ int response_parser::on_header_bytes(llhttp_t* p, const char*, std::size_t n) {
         llhttp_set_error_reason(p, "response header section too large");
         return HPE_USER;
     }
+    return HPE_OK;
+}
+
+// A field name may arrive in pieces, split wherever a read ended: the match carries over.
+int response_parser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+    auto* self = static_cast<response_parser*>(p->data);
+    if (int rc = on_header_bytes(p, at, n); rc != HPE_OK) return rc;
+    std::size_t m = self->name_matched_;
+    for (std::size_t i = 0; i < n && m != no_match; ++i) {
+        char c = at[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        m = m < remaining_name.size() && c == remaining_name[m] ? m + 1 : no_match;
+    }
+    self->name_matched_ = m;
+    return HPE_OK;
+}
+
+int response_parser::on_header_field_complete(llhttp_t* p) {
+    auto* self = static_cast<response_parser*>(p->data);
+    // A trailer of a chunked body is no part of the limiter's answer.
+    if (self->in_headers_ && self->name_matched_ == remaining_name.size()) {
+        self->has_remaining_ = true;
+    }
+    self->name_matched_ = 0;
+    return HPE_OK;
+}
+
+int response_parser::on_headers_complete(llhttp_t* p) {
+    static_cast<response_parser*>(p->data)->in_headers_ = false;
     return HPE_OK;
 }
 

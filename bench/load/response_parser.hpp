@@ -44,11 +44,17 @@ class response_parser {
     state current() const noexcept { return state_; }
     int status() const noexcept { return status_; }
     bool keep_alive() const noexcept { return keep_alive_; }
+    // Whether the header section (not a trailer) had an X-RateLimit-Remaining field: the mark of
+    // an answer the limiter decided. Matched while the name streams by, so nothing is stored.
+    bool has_ratelimit_remaining() const noexcept { return has_remaining_; }
     // Why parsing failed, for diagnostics.
     const char* error() const noexcept { return error_; }
 
   private:
     static int on_header_bytes(llhttp_t* p, const char* at, std::size_t n);
+    static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
+    static int on_header_field_complete(llhttp_t* p);
+    static int on_headers_complete(llhttp_t* p);
     static int on_message_complete(llhttp_t* p);
 
     llhttp_t parser_;
@@ -57,6 +63,10 @@ class response_parser {
     bool keep_alive_ = false;
     bool paused_ = false;
     std::size_t header_bytes_ = 0;
+    // How much of the current field name matched "x-ratelimit-remaining", or no_match.
+    std::size_t name_matched_ = 0;
+    bool in_headers_ = true;
+    bool has_remaining_ = false;
     const char* error_ = "";
 };
 

@@ -162,7 +162,10 @@ std::string to_json(const summary& s) {
         out += to_string(static_cast<failure>(i));
         out += "\":" + std::to_string(s.failures[i]);
     }
-    out += "}}";
+    out += '}';
+    out += ",\"uncounted_200\":" + std::to_string(s.uncounted_200);
+    if (s.verify) out += ",\"verify\":" + to_json(*s.verify);
+    out += '}';
     return out;
 }
 
@@ -189,9 +192,12 @@ std::string to_text(const summary& s) {
     }
     out += '\n';
     if (s.reconnects > 0) out += "reconnects    " + std::to_string(s.reconnects) + '\n';
+    out += "uncounted     " + std::to_string(s.uncounted_200) +
+           " (200s without X-RateLimit-Remaining)\n";
     out += "latency (us)  p50 " + std::to_string(s.p50) + ", p90 " + std::to_string(s.p90) +
            ", p99 " + std::to_string(s.p99) + ", p99.9 " + std::to_string(s.p999) + ", max " +
            std::to_string(s.max) + '\n';
+    if (s.verify) out += to_text(*s.verify);
     return out;
 }
 

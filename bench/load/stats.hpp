@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/load/options.hpp"
+#include "bench/load/verify.hpp"
 
 namespace sluice::load {
 
@@ -91,12 +92,16 @@ struct summary {
     std::uint64_t errors = 0;
     std::array<std::uint64_t, failure_kinds> failures{};
     std::uint64_t reconnects = 0;
+    // Not filled by summarize(): they come from the answer_log.
+    std::uint64_t uncounted_200 = 0;  // 200s without X-RateLimit-Remaining
+    std::optional<verify_report> verify;
 };
 
 summary summarize(const run_stats& stats, std::chrono::nanoseconds elapsed);
 
 // One line: {"requests":..,"seconds":..,"rps":..,"status":{..},"latency_us":{..},"errors":..,
-// "failures":{"connect":..,"timeout":..,"closed":..,"protocol":..}}
+// "failures":{"connect":..,"timeout":..,"closed":..,"protocol":..},"uncounted_200":..} and, with
+// --verify-limit, "verify":{..} last.
 std::string to_json(const summary& s);
 std::string to_text(const summary& s);
 

@@ -28,11 +28,12 @@ std::string error_of(std::initializer_list<std::string_view> args) {
 TEST(Options, Defaults) {
     options o = parse({"http://127.0.0.1:8080/"});
     EXPECT_FALSE(o.help);
-    EXPECT_EQ(o.url, "http://127.0.0.1:8080/");
-    EXPECT_EQ(o.target.host, "127.0.0.1");
-    EXPECT_EQ(o.target.port, 8080);
-    EXPECT_EQ(o.target.path, "/");
-    EXPECT_EQ(o.target.authority, "127.0.0.1:8080");
+    EXPECT_EQ(o.urls, std::vector<std::string>{"http://127.0.0.1:8080/"});
+    ASSERT_EQ(o.targets.size(), 1u);
+    EXPECT_EQ(o.targets[0].host, "127.0.0.1");
+    EXPECT_EQ(o.targets[0].port, 8080);
+    EXPECT_EQ(o.targets[0].path, "/");
+    EXPECT_EQ(o.targets[0].authority, "127.0.0.1:8080");
     EXPECT_EQ(o.connections, 16u);
     EXPECT_FALSE(o.requests.has_value());
     EXPECT_EQ(o.duration, std::chrono::seconds(10));
@@ -43,6 +44,7 @@ TEST(Options, Defaults) {
     EXPECT_FALSE(o.expect.has_value());
     EXPECT_EQ(o.threads, 1u);
     EXPECT_EQ(o.timeout, std::chrono::seconds(5));
+    EXPECT_FALSE(o.verify.has_value());
 }
 
 TEST(Options, TheSeedCheck) {
@@ -67,9 +69,9 @@ TEST(Options, EveryFlag) {
     EXPECT_EQ(o.key_header, "X-Api-Key");
     EXPECT_EQ(o.threads, 2u);
     EXPECT_EQ(o.timeout, std::chrono::seconds(2));
-    EXPECT_EQ(o.target.host, "localhost");
-    EXPECT_EQ(o.target.port, 9);
-    EXPECT_EQ(o.target.path, "/api/v1?x=1");
+    EXPECT_EQ(o.targets[0].host, "localhost");
+    EXPECT_EQ(o.targets[0].port, 9);
+    EXPECT_EQ(o.targets[0].path, "/api/v1?x=1");
 }
 
 TEST(Options, LongFlagsTakeEqualsValues) {
@@ -146,7 +148,8 @@ TEST(Options, UnknownAndExtraArguments) {
     EXPECT_EQ(error_of({"http://h:1/", "--frobnicate"}),
               "unknown flag \"--frobnicate\" (see --help)");
     EXPECT_EQ(error_of({"http://h:1/", "-x", "1"}), "unknown flag \"-x\" (see --help)");
-    EXPECT_EQ(error_of({"http://h:1/", "http://h:2/"}), "unexpected argument \"http://h:2/\"");
+    EXPECT_EQ(error_of({"http://h:1/", "h:2/"}),
+              "URL: expected http://host:port/path, got \"h:2/\"");
     EXPECT_EQ(error_of({}), "missing URL (see --help)");
     EXPECT_EQ(error_of({"-c", "2"}), "missing URL (see --help)");
 }
@@ -161,6 +164,67 @@ TEST(Options, ExclusiveAndPairedFlags) {
               "--key-header: expected a header name, got \"X:\"");
     EXPECT_EQ(error_of({"http://h:1/", "--keys", "5", "--key-header", ""}),
               "--key-header: expected a header name, got \"\"");
+}
+
+TEST(Options, SeveralUrls) {
+    options o = parse({"http://127.0.0.1:1/a", "-c", "4", "http://127.0.0.1:2/b"});
+    EXPECT_EQ(o.urls, (std::vector<std::string>{"http://127.0.0.1:1/a", "http://127.0.0.1:2/b"}));
+    ASSERT_EQ(o.targets.size(), 2u);
+    EXPECT_EQ(o.targets[0].port, 1);
+    EXPECT_EQ(o.targets[0].path, "/a");
+    EXPECT_EQ(o.targets[1].port, 2);
+    EXPECT_EQ(o.targets[1].path, "/b");
+    // Every one of them must be http://.
+    EXPECT_EQ(error_of({"http://h:1/", "https://h:2/"}),
+              "URL: https is not supported, use http:// (got \"https://h:2/\")");
+    EXPECT_EQ(error_of({"http://h:1/", "ftp://h:2/"}),
+              "URL: expected http://host:port/path, got \"ftp://h:2/\"");
+}
+
+TEST(Options, VerifyLimit) {
+    options o = parse({"http://h:1/", "--verify-limit", "5/10s"});
+    ASSERT_TRUE(o.verify.has_value());
+    EXPECT_EQ(o.verify->limit, 5u);
+    EXPECT_EQ(o.verify->window, std::chrono::seconds(10));
+    EXPECT_EQ(o.verify->tolerance, std::chrono::milliseconds(2));
+
+    o = parse({"http://h:1/", "--verify-limit=100/1m", "--verify-tolerance", "500us"});
+    EXPECT_EQ(o.verify->limit, 100u);
+    EXPECT_EQ(o.verify->window, std::chrono::minutes(1));
+    EXPECT_EQ(o.verify->tolerance, std::chrono::microseconds(500));
+
+    // A bare number is seconds; a zero tolerance is allowed.
+    o = parse({"http://h:1/", "--verify-limit", "3/2", "--verify-tolerance=0"});
+    EXPECT_EQ(o.verify->window, std::chrono::seconds(2));
+    EXPECT_EQ(o.verify->tolerance, std::chrono::nanoseconds(0));
+    o = parse({"http://h:1/", "--verify-limit", "1/2500us", "--verify-tolerance", "1ms"});
+    EXPECT_EQ(o.verify->window, std::chrono::microseconds(2500));
+    EXPECT_EQ(o.verify->limit, 1u);
+}
+
+TEST(Options, BadVerifyLimit) {
+    const std::string want =
+        "--verify-limit: expected N/DURATION such as 5/10s (DURATION an integer with us, ms, s, m "
+        "or h), got ";
+    for (std::string_view bad : {"", "5", "5/", "/10s", "0/10s", "5/0s", "-5/10s", "5/-1s", "5/10x",
+                                 "5/1.5s", "x/10s", "5/10s/", "5 /10s", "5/10 s"}) {
+        EXPECT_EQ(error_of({"http://h:1/", "--verify-limit", bad}),
+                  want + "\"" + std::string(bad) + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-limit"}), "--verify-limit: missing value");
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-limit", "5/10s", "--verify-tolerance", "10"}),
+              "--verify-limit: the window 10s must be longer than the tolerance 10s (see "
+              "--verify-tolerance)");
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-limit", "5/2ms"}),
+              "--verify-limit: the window 2ms must be longer than the tolerance 2ms (see "
+              "--verify-tolerance)");
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-limit", "5/10s", "--verify-tolerance", "2x"}),
+              "--verify-tolerance: expected a duration such as 2ms or 500us, got \"2x\"");
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-limit", "5/10s", "--verify-tolerance", "-1ms"}),
+              "--verify-tolerance: expected a duration such as 2ms or 500us, got \"-1ms\"");
+    EXPECT_EQ(error_of({"http://h:1/", "--verify-tolerance", "1ms"}),
+              "--verify-tolerance needs --verify-limit");
 }
 
 TEST(Options, ConnectionsAndThreadsNeverExceedTheWork) {
@@ -228,7 +292,8 @@ TEST(ExpectFlag, Rejected) {
 TEST(Usage, MentionsEveryFlag) {
     std::string_view u = usage();
     for (std::string_view flag : {"-c ", "-n ", "-d ", "--rate", "--keys", "--key-header", "--json",
-                                  "--expect", "--threads", "--timeout", "--help"}) {
+                                  "--expect", "--verify-limit", "--verify-tolerance", "--threads",
+                                  "--timeout", "--help", "URL [URL...]"}) {
         EXPECT_NE(u.find(flag), std::string_view::npos) << flag;
     }
 }

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <string_view>
+
+#include "tests/support/allocations.hpp"
 
 namespace sluice::load {
 namespace {
@@ -116,6 +119,94 @@ TEST(ResponseParser, BodyUntilTheEndOfTheConnection) {
     EXPECT_EQ(p.finish(), state::complete);
     EXPECT_EQ(p.status(), 200);
     EXPECT_FALSE(p.keep_alive());
+}
+
+// The header that marks an answer the limiter decided: whatever its case, however the name is
+// split between reads.
+TEST(ResponseParser, SeesXRateLimitRemaining) {
+    response_parser p;
+    feed(p, ok_response);
+    EXPECT_TRUE(p.has_ratelimit_remaining());
+    p.next();
+    EXPECT_FALSE(p.has_ratelimit_remaining());
+
+    // A fail-open answer: a 200 with the other headers but not this one.
+    feed(p,
+         "HTTP/1.1 200 OK\r\nX-RateLimit-Limit: 5\r\nX-RateLimit-Reset: 3\r\n"
+         "Content-Length: 0\r\n\r\n");
+    EXPECT_EQ(p.current(), state::complete);
+    EXPECT_FALSE(p.has_ratelimit_remaining());
+
+    for (std::string_view name :
+         {"x-ratelimit-remaining", "X-RATELIMIT-REMAINING", "x-RateLimit-rEMAINING"}) {
+        p.next();
+        std::string response =
+            "HTTP/1.1 200 OK\r\n" + std::string(name) + ": 0\r\nContent-Length: 0\r\n\r\n";
+        ASSERT_EQ(feed(p, response).state, state::complete) << name;
+        EXPECT_TRUE(p.has_ratelimit_remaining()) << name;
+    }
+    for (std::string_view name :
+         {"X-RateLimit-Remainin", "X-RateLimit-Remaining2", "XX-RateLimit-Remaining",
+          "X-RateLimit-Remaining-Other", "RateLimit-Remaining", "X-RateLimit-Remainimg"}) {
+        p.next();
+        std::string response =
+            "HTTP/1.1 200 OK\r\n" + std::string(name) + ": 0\r\nContent-Length: 0\r\n\r\n";
+        ASSERT_EQ(feed(p, response).state, state::complete) << name;
+        EXPECT_FALSE(p.has_ratelimit_remaining()) << name;
+    }
+}
+
+TEST(ResponseParser, SeesXRateLimitRemainingByteByByte) {
+    response_parser p;
+    for (std::size_t i = 0; i < ok_response.size(); ++i)
+        feed(p, ok_response.substr(i, 1));
+    EXPECT_EQ(p.current(), state::complete);
+    EXPECT_TRUE(p.has_ratelimit_remaining());
+    // A value that looks like the name is not the name.
+    p.next();
+    constexpr std::string_view in_value =
+        "HTTP/1.1 200 OK\r\nX-Note: X-RateLimit-Remaining\r\nContent-Length: 0\r\n\r\n";
+    for (std::size_t i = 0; i < in_value.size(); ++i)
+        feed(p, in_value.substr(i, 1));
+    EXPECT_EQ(p.current(), state::complete);
+    EXPECT_FALSE(p.has_ratelimit_remaining());
+}
+
+TEST(ResponseParser, ATrailerIsNotTheLimitersAnswer) {
+    response_parser p;
+    auto r = feed(p,
+                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "2\r\nhi\r\n0\r\nX-RateLimit-Remaining: 3\r\n\r\n");
+    EXPECT_EQ(r.state, state::complete);
+    EXPECT_FALSE(p.has_ratelimit_remaining());
+}
+
+TEST(ResponseParser, TheHeaderIsSeenWithoutAllocating) {
+    response_parser p;
+    std::string two = std::string(ok_response) + std::string(ok_response);
+    std::size_t before = sluice::test::thread_allocations();
+    for (int i = 0; i < 1000; ++i) {
+        for (std::size_t at = 0; at < two.size(); at += 7)
+            p.feed(two.data() + at, std::min<std::size_t>(7, two.size() - at));
+        p.reset();
+    }
+    EXPECT_EQ(sluice::test::thread_allocations(), before);
+}
+
+// An interim response is complete on its own; the caller reads on for the final one.
+TEST(ResponseParser, InterimResponseComesFirst) {
+    constexpr std::string_view early = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+    std::string both = std::string(early) + std::string(ok_response);
+    response_parser p;
+    auto r = feed(p, both);
+    ASSERT_EQ(r.state, state::complete);
+    EXPECT_EQ(p.status(), 103);
+    EXPECT_EQ(r.consumed, early.size());
+    p.next();
+    r = p.feed(both.data() + early.size(), both.size() - early.size());
+    ASSERT_EQ(r.state, state::complete);
+    EXPECT_EQ(p.status(), 200);
+    EXPECT_TRUE(p.has_ratelimit_remaining());
 }
 
 TEST(ResponseParser, NoBodyStatuses) {

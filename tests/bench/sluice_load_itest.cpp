@@ -1,5 +1,6 @@
 // The real sluice-load binary against a tiny HTTP server started inside the test: plain POSIX
-// sockets, one thread per connection, answers chosen by each test.
+// sockets, one thread per connection, answers chosen by each test. At the end, --verify-limit
+// against the real gateway and a real redis-server.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -20,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace {
 
@@ -28,9 +32,14 @@ using namespace std::chrono_literals;
 using sluice::test::process;
 
 struct reply {
-    std::string bytes;         // sent as they are
-    bool close_after = false;  // then the server closes the connection
-    bool silent = false;       // never answer
+    reply(std::string b = "", bool close = false, bool quiet = false)
+        : bytes(std::move(b)), close_after(close), silent(quiet) {}
+
+    std::string bytes;       // sent as they are
+    bool close_after;        // then the server closes the connection
+    bool silent;             // never answer
+    std::string late_bytes;  // sent `late_after` after `bytes`, unasked
+    std::chrono::milliseconds late_after{0};
 };
 
 std::string http_response(int status, std::string_view extra_headers = "") {
@@ -136,6 +145,10 @@ class tiny_http_server {
                 if (!r.bytes.empty()) {
                     ::send(fd, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
                 }
+                if (!r.late_bytes.empty()) {
+                    std::this_thread::sleep_for(r.late_after);
+                    ::send(fd, r.late_bytes.data(), r.late_bytes.size(), MSG_NOSIGNAL);
+                }
                 if (r.close_after) open = false;
             }
         }
@@ -196,6 +209,8 @@ struct json_report {
     std::uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
     std::uint64_t errors = 0;
     std::uint64_t connect = 0, timeout = 0, closed = 0, protocol = 0;
+    std::uint64_t uncounted_200 = 0;
+    std::map<std::string, std::string> verify;  // the "verify" members, values as written
 };
 
 json_report parse_report(const std::string& out) {
@@ -204,7 +219,8 @@ json_report parse_report(const std::string& out) {
         R"re("status":\{((?:"\d{3}":\d+)(?:,"\d{3}":\d+)*)?\},)re"
         R"re("latency_us":\{"p50":(\d+),"p90":(\d+),"p99":(\d+),"p999":(\d+),"max":(\d+)\},)re"
         R"re("errors":(\d+),)re"
-        R"re("failures":\{"connect":(\d+),"timeout":(\d+),"closed":(\d+),"protocol":(\d+)\}\}\n)re");
+        R"re("failures":\{"connect":(\d+),"timeout":(\d+),"closed":(\d+),"protocol":(\d+)\},)re"
+        R"re("uncounted_200":(\d+)(?:,"verify":\{([^{}]*)\})?\}\n)re");
     std::smatch m;
     json_report r;
     EXPECT_TRUE(std::regex_match(out, m, shape)) << out;
@@ -227,6 +243,15 @@ json_report parse_report(const std::string& out) {
     r.closed = std::stoull(m[13]);
     r.protocol = std::stoull(m[14]);
     EXPECT_EQ(r.errors, r.connect + r.timeout + r.closed + r.protocol);
+    r.uncounted_200 = std::stoull(m[15]);
+    std::string verify = m[16];
+    static const std::regex member(R"re("(\w+)":("[^"]*"|null|[0-9.]+))re");
+    for (std::sregex_iterator it(verify.begin(), verify.end(), member), end; it != end; ++it) {
+        r.verify[(*it)[1]] = (*it)[2];
+    }
+    if (m[16].matched) {
+        EXPECT_EQ(r.verify.size(), 10u) << verify;
+    }
     EXPECT_LE(r.p50, r.p90);
     EXPECT_LE(r.p90, r.p99);
     EXPECT_LE(r.p99, r.p999);
@@ -283,6 +308,9 @@ TEST(SluiceLoad, UsageErrorsAndHelp) {
     EXPECT_EQ(r.out, "");
     r = run_load({"https://127.0.0.1:1/"});
     EXPECT_EQ(r.exit, 2);
+    r = run_load({"http://127.0.0.1:1/", "--verify-limit", "5"});
+    EXPECT_EQ(r.exit, 2);
+    EXPECT_EQ(r.out, "");
     r = run_load({"--help"});
     EXPECT_EQ(r.exit, 0);
     EXPECT_EQ(r.out.rfind("usage: sluice-load URL", 0), 0u) << r.out;
@@ -435,6 +463,368 @@ TEST(SluiceLoad, InterruptStopsAndStillReports) {
     EXPECT_EQ(first.rfind("target ", 0), 0u) << first;
     EXPECT_EQ(second.rfind("requests ", 0), 0u) << second;
     EXPECT_GT(server.requests(), 5u);
+}
+
+// --- exactly one answer per request ---------------------------------------------------------
+
+// The unasked-for answers carry a status of their own, so an answer taken for the wrong
+// request would show in the status counts.
+std::string stray_response() {
+    return "HTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n";
+}
+
+TEST(SluiceLoad, ASecondResponseInTheSameReadIsAnError) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{http_response(200) + stray_response()};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "5", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.status, (std::map<int, std::uint64_t>{{200, 5}}));
+    EXPECT_EQ(j.errors, 5u);
+
+    // So --expect, which wants no errors, fails.
+    r = run_load({server.url(), "-c", "1", "-n", "5", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_NE(r.out.find("protocol 5"), std::string::npos) << r.out;
+}
+
+// A response that arrives while the connection is idle, between two requests, answers nothing:
+// before this was checked it was taken as the answer to the next request.
+TEST(SluiceLoad, AResponseWhileIdleIsAnErrorNotTheNextAnswer) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        reply r{http_response(200)};
+        r.late_bytes = stray_response();
+        r.late_after = 100ms;
+        return r;
+    });
+    // Requests leave at 0, 250 and 500 ms; each stray arrives 100 ms after its answer.
+    auto r = run_load({server.url(), "--rate", "4", "-c", "1", "-n", "3", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.status, (std::map<int, std::uint64_t>{{200, 3}}));
+    // The last stray may come after the run ended.
+    EXPECT_GE(j.errors, 2u);
+    EXPECT_LE(j.errors, 3u);
+    EXPECT_EQ(server.requests(), 3u);
+}
+
+TEST(SluiceLoad, InterimResponsesAreNotAnswers) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n" +
+                     http_response(200, "X-RateLimit-Remaining: 1\r\n")};
+    });
+    auto r = run_load({server.url(), "-c", "1", "-n", "4", "--expect", "200:4"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    EXPECT_EQ(server.connections(), 1u);
+}
+
+// --- --verify-limit against scripted servers ------------------------------------------------
+
+std::string key_of(const std::string& request) {
+    static const std::string name = "\r\nX-Api-Key: ";
+    std::size_t at = request.find(name);
+    if (at == std::string::npos) return "";
+    at += name.size();
+    return request.substr(at, request.find("\r\n", at) - at);
+}
+
+std::string counted_200() {
+    return http_response(200, "X-RateLimit-Remaining: 1\r\n");
+}
+
+// A sliding-window log per key, decided on the server's own clock as the script decides on
+// Redis's; `slack` lets that many extra requests through per window (a broken limiter).
+class fake_limiter {
+  public:
+    fake_limiter(std::size_t limit, std::chrono::milliseconds window, std::size_t slack = 0)
+        : limit_(limit + slack), window_(window) {}
+
+    bool allow(const std::string& key) {
+        std::lock_guard lock(mutex_);
+        auto now = std::chrono::steady_clock::now();
+        auto& log = logs_[key];
+        while (!log.empty() && now - log.front() >= window_)
+            log.pop_front();
+        if (log.size() >= limit_) return false;
+        log.push_back(now);
+        return true;
+    }
+
+    tiny_http_server::responder responder() {
+        return [this](std::uint64_t, const std::string& request) {
+            return reply{allow(key_of(request))
+                             ? counted_200()
+                             : http_response(429, "X-RateLimit-Remaining: 0\r\n")};
+        };
+    }
+
+  private:
+    std::size_t limit_;
+    std::chrono::milliseconds window_;
+    std::mutex mutex_;
+    std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> logs_;
+};
+
+TEST(SluiceLoad, VerifyCatchesAServerThatAllowsEverything) {
+    tiny_http_server server([](std::uint64_t, const std::string&) { return reply{counted_200()}; });
+    auto r = run_load({server.url(), "-c", "2", "-n", "30", "--keys", "1", "--key-header",
+                       "X-Api-Key", "--verify-limit", "5/10s"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_NE(r.out.find("verify-limit: 5/10s, tolerance 2ms: VIOLATION — key k0: 30 counted "
+                         "200s within "),
+              std::string::npos)
+        << r.out;
+
+    r = run_load({server.url(), "-c", "3", "-n", "90", "--keys", "3", "--key-header", "X-Api-Key",
+                  "--verify-limit", "5/10s", "--json"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.verify["limit"], "5");
+    EXPECT_EQ(j.verify["window_ms"], "10000");
+    EXPECT_EQ(j.verify["tolerance_ms"], "2");
+    EXPECT_EQ(j.verify["keys"], "3");
+    EXPECT_EQ(j.verify["counted"], "90");
+    EXPECT_EQ(j.verify["uncounted"], "0");
+    EXPECT_EQ(j.verify["violations"], "3");
+    EXPECT_TRUE(std::regex_match(j.verify["worst_key"], std::regex(R"("k[012]")")))
+        << j.verify["worst_key"];
+    EXPECT_GT(std::stoull(j.verify["worst_count"]), 5u);
+    EXPECT_LT(std::stoull(j.verify["worst_span_ms"]), 10'000u);
+
+    // Without --keys, all requests are one client.
+    r = run_load({server.url(), "-c", "1", "-n", "6", "--verify-limit", "5/1m", "--json"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    j = parse_report(r.out);
+    EXPECT_EQ(j.verify["worst_key"], "\"(all)\"");
+    EXPECT_EQ(j.verify["worst_count"], "6");
+}
+
+TEST(SluiceLoad, VerifyPassesACorrectLimiter) {
+    fake_limiter limiter(3, 300ms);
+    tiny_http_server server(limiter.responder());
+    auto r = run_load({server.url(), "-c", "4", "-d", "1s", "--keys", "2", "--key-header",
+                       "X-Api-Key", "--verify-limit", "3/300ms", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_GT(j.status[429], 0u);
+    EXPECT_EQ(j.verify["violations"], "0");
+    EXPECT_EQ(j.verify["keys"], "2");
+    EXPECT_EQ(j.verify["worst_count"], "3");
+    // Three per key at once, then three more each time a window has passed.
+    EXPECT_GE(j.status[200], 2u * 3 * 3);
+    EXPECT_EQ(j.verify["counted"], std::to_string(j.status[200]));
+}
+
+TEST(SluiceLoad, VerifyCatchesALimiterOffByOne) {
+    fake_limiter limiter(3, 300ms, 1);
+    tiny_http_server server(limiter.responder());
+    auto r = run_load({server.url(), "-c", "4", "-d", "700ms", "--keys", "2", "--key-header",
+                       "X-Api-Key", "--verify-limit", "3/300ms", "--json"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.verify["violations"], "2");
+    EXPECT_EQ(j.verify["worst_count"], "4");
+}
+
+TEST(SluiceLoad, VerifyAndExpectMustBothHold) {
+    fake_limiter limiter(3, 10s);
+    tiny_http_server server(limiter.responder());
+    // The limit holds, the counts do not.
+    auto r = run_load(
+        {server.url(), "-c", "1", "-n", "5", "--verify-limit", "3/10s", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_NE(r.out.find("tolerance 2ms: ok"), std::string::npos) << r.out;
+
+    // The counts hold, the limit does not.
+    tiny_http_server generous(
+        [](std::uint64_t, const std::string&) { return reply{counted_200()}; });
+    r = run_load(
+        {generous.url(), "-c", "1", "-n", "5", "--verify-limit", "3/10s", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    r = run_load(
+        {generous.url(), "-c", "1", "-n", "5", "--verify-limit", "5/10s", "--expect", "200:5"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+}
+
+TEST(SluiceLoad, TwoHundredsWithoutTheHeaderAreUncounted) {
+    tiny_http_server server([](std::uint64_t, const std::string&) {
+        return reply{http_response(200, "X-RateLimit-Limit: 5\r\n")};
+    });
+    auto r = run_load({server.url(), "-c", "2", "-n", "20", "--verify-limit", "5/10s", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.uncounted_200, 20u);
+    EXPECT_EQ(j.verify["counted"], "0");
+    EXPECT_EQ(j.verify["uncounted"], "20");
+    EXPECT_EQ(j.verify["worst_key"], "null");
+
+    // Counted without --verify-limit too, in both forms of the report.
+    r = run_load({server.url(), "-c", "2", "-n", "20", "--json"});
+    EXPECT_EQ(parse_report(r.out).uncounted_200, 20u);
+    r = run_load({server.url(), "-c", "2", "-n", "20"});
+    EXPECT_NE(r.out.find("\nuncounted     20 (200s without X-RateLimit-Remaining)\n"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("verify-limit"), std::string::npos) << r.out;
+}
+
+// --- several URLs ---------------------------------------------------------------------------
+
+TEST(SluiceLoad, ConnectionsAreSpreadOverTheUrls) {
+    tiny_http_server a(five_then_429), b(five_then_429);
+    auto r = run_load({a.url("/a"), b.url("/b"), "-c", "5", "-n", "50"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    // Connections 0, 2, 4 go to the first URL, 1 and 3 to the second.
+    EXPECT_EQ(a.connections(), 3u);
+    EXPECT_EQ(b.connections(), 2u);
+    EXPECT_GT(a.requests(), 0u);
+    EXPECT_GT(b.requests(), 0u);
+    EXPECT_EQ(a.requests() + b.requests(), 50u);
+    for (const auto& req : a.seen())
+        EXPECT_EQ(req.rfind("GET /a HTTP/1.1\r\n", 0), 0u) << req;
+    for (const auto& req : b.seen())
+        EXPECT_EQ(req.rfind("GET /b HTTP/1.1\r\n", 0), 0u) << req;
+    EXPECT_NE(r.out.find("target        " + a.url("/a") + ", " + b.url("/b") + " (5 connections"),
+              std::string::npos)
+        << r.out;
+
+    // Each is checked on its own: one that does not listen fails the run.
+    unsigned short dead = sluice::test::free_port();
+    r = run_load({a.url(), "http://127.0.0.1:" + std::to_string(dead) + "/", "-c", "2", "-n", "2"});
+    EXPECT_EQ(r.exit, 1);
+    r = run_load({a.url(), "https://127.0.0.1:1/"});
+    EXPECT_EQ(r.exit, 2);
+}
+
+// Two servers that each keep the limit but do not share their state let twice the limit
+// through; two that share it do not.
+TEST(SluiceLoad, VerifyChecksTheLimitAcrossTheUrls) {
+    fake_limiter one(3, 10s), other(3, 10s);
+    tiny_http_server a(one.responder()), b(other.responder());
+    auto r =
+        run_load({a.url(), b.url(), "-c", "2", "-d", "300ms", "--verify-limit", "3/10s", "--json"});
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_EQ(parse_report(r.out).verify["worst_count"], "6");
+
+    fake_limiter shared(3, 10s);
+    tiny_http_server c(shared.responder()), d(shared.responder());
+    r = run_load({c.url(), d.url(), "-c", "2", "-d", "300ms", "--verify-limit", "3/10s", "--json"});
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.verify["worst_count"], "3");
+    EXPECT_GT(c.requests(), 0u);
+    EXPECT_GT(d.requests(), 0u);
+}
+
+// --- --verify-limit against the real gateway -------------------------------------------------
+
+// A running `sluice` on free ports, keyed by X-Api-Key.
+struct gateway {
+    gateway(const sluice::test::redis_server& redis, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {
+            "--listen",  "127.0.0.1:0", "--admin", "127.0.0.1:0",     "--redis",
+            redis.url(), "--threads",   "1",       "--limit",         "5",
+            "--window",  "1s",          "--key",   "header:X-Api-Key"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        proc = process(sluice::test::binary("sluice"), args);
+        std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+        std::regex admin_re(R"(admin on 127\.0\.0\.1:(\d+))");
+        for (int i = 0; i < 2; ++i) {
+            std::string line = proc.read_line(10s);
+            std::smatch m;
+            if (std::regex_search(line, m, listening)) {
+                port = static_cast<unsigned short>(std::stoi(m[1]));
+            } else if (std::regex_search(line, m, admin_re)) {
+                admin = static_cast<unsigned short>(std::stoi(m[1]));
+            }
+        }
+        EXPECT_NE(port, 0);
+        EXPECT_NE(admin, 0);
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto ready = sluice::test::http_get(admin, "/readyz");
+            if (ready && ready->status == 200) break;
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/"; }
+
+    long long allowed() const {
+        auto r = sluice::test::http_get(admin, "/metrics");
+        if (!r) return -1;
+        const std::string sample = "\nsluice_requests_total{decision=\"allowed\"} ";
+        auto pos = r->body.find(sample);
+        if (pos == std::string::npos) return -1;
+        return std::stoll(r->body.substr(pos + sample.size()));
+    }
+
+    process proc;
+    unsigned short port = 0;
+    unsigned short admin = 0;
+};
+
+std::vector<std::string> keyed_load(std::vector<std::string> urls, std::string duration,
+                                    std::string limit) {
+    std::vector<std::string> args = std::move(urls);
+    for (std::string a : {"-c", "8", "-d"})
+        args.push_back(a);
+    args.push_back(std::move(duration));
+    for (std::string a : {"--keys", "10", "--key-header", "X-Api-Key", "--json", "--verify-limit"})
+        args.push_back(a);
+    args.push_back(std::move(limit));
+    return args;
+}
+
+TEST(SluiceLoad, TheGatewayKeepsItsLimit) {
+    sluice::test::redis_server redis;
+    gateway gw(redis);
+    auto r = run_load(keyed_load({gw.url()}, "3s", "5/1s"), 30s);
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.errors, 0u);
+    EXPECT_EQ(j.uncounted_200, 0u);
+    EXPECT_EQ(j.verify["violations"], "0");
+    EXPECT_EQ(j.verify["keys"], "10");
+    EXPECT_EQ(j.verify["worst_count"], "5");
+    // Five per key at once, then five more as each second passes: three or four windows.
+    std::uint64_t counted = std::stoull(j.verify["counted"]);
+    EXPECT_GE(counted, 10u * 5 * 2);
+    EXPECT_LE(counted, 10u * 5 * 4);
+    EXPECT_EQ(counted, j.status[200]);
+    EXPECT_GT(j.status[429], 0u);
+
+    // The same gateway judged against a tighter limit than it keeps is caught, also by a window
+    // only a tenth longer than its own (the five that follow a window's end come in well
+    // within it): the check is sharp as well as sound.
+    r = run_load(keyed_load({gw.url()}, "2s", "4/1s"), 30s);
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_EQ(parse_report(r.out).verify["violations"], "10");
+    r = run_load(keyed_load({gw.url()}, "2s", "5/1100ms"), 30s);
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_GT(std::stoull(parse_report(r.out).verify["worst_count"]), 5u);
+}
+
+TEST(SluiceLoad, TwoGatewaysOnOneRedisKeepOneLimit) {
+    sluice::test::redis_server redis;
+    gateway first(redis), second(redis);
+    auto r = run_load(keyed_load({first.url(), second.url()}, "3s", "5/1s"), 30s);
+    EXPECT_EQ(r.exit, 0) << r.out;
+    json_report j = parse_report(r.out);
+    EXPECT_EQ(j.errors, 0u);
+    EXPECT_EQ(j.verify["violations"], "0");
+    EXPECT_EQ(j.verify["worst_count"], "5");
+    EXPECT_GT(first.allowed(), 0);
+    EXPECT_GT(second.allowed(), 0);
+    EXPECT_EQ(first.allowed() + second.allowed(),
+              static_cast<long long>(std::stoull(j.verify["counted"])));
+
+    // Two that keep their logs apart allow the limit twice over, and the check says so.
+    gateway apart(redis, {"--key-prefix", "apart:"});
+    r = run_load(keyed_load({first.url(), apart.url()}, "2s", "5/1s"), 30s);
+    EXPECT_EQ(r.exit, 1) << r.out;
+    EXPECT_GT(std::stoull(parse_report(r.out).verify["worst_count"]), 5u);
 }
 
 }  // namespace

@@ -269,14 +269,37 @@ TEST(Json, ExactFormat) {
     EXPECT_EQ(to_json(s),
               R"({"requests":6,"seconds":0.012,"rps":486.0,"status":{"200":5,"429":1},)"
               R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":1,)"
-              R"("failures":{"connect":0,"timeout":0,"closed":1,"protocol":0}})");
+              R"("failures":{"connect":0,"timeout":0,"closed":1,"protocol":0},)"
+              R"("uncounted_200":0})");
 }
 
 TEST(Json, EmptyRun) {
     summary s = summarize(run_stats{}, std::chrono::seconds(1));
     EXPECT_EQ(to_json(s), R"({"requests":0,"seconds":1.000,"rps":0.0,"status":{},)"
                           R"("latency_us":{"p50":0,"p90":0,"p99":0,"p999":0,"max":0},"errors":0,)"
-                          R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0}})");
+                          R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0},)"
+                          R"("uncounted_200":0})");
+}
+
+TEST(Json, UncountedAndVerify) {
+    summary s = summarize(seed_run(), std::chrono::seconds(1));
+    s.uncounted_200 = 3;
+    std::vector<counted_response> log{{0, 0, 1'000'000}};
+    s.verify = verify(log, {5, std::chrono::seconds(10), std::chrono::milliseconds(2)}, false, 3);
+    EXPECT_EQ(to_json(s),
+              R"({"requests":6,"seconds":1.000,"rps":6.0,"status":{"200":5,"429":1},)"
+              R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":0,)"
+              R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0},)"
+              R"("uncounted_200":3,"verify":{"limit":5,"window_ms":10000,"tolerance_ms":2,)"
+              R"j("keys":1,"counted":1,"uncounted":3,"violations":0,"worst_key":"(all)",)j"
+              R"("worst_count":1,"worst_span_ms":1}})");
+    std::string t = to_text(s);
+    EXPECT_NE(t.find("uncounted     3 (200s without X-RateLimit-Remaining)\n"), std::string::npos)
+        << t;
+    EXPECT_NE(t.find("\nverify-limit: 5/10s, tolerance 2ms: ok — 1 counted 200 over 1 key, 3 "
+                     "uncounted 200s; worst key (all): 1 counted 200 within 0.001s\n"),
+              std::string::npos)
+        << t;
 }
 
 TEST(Json, ParsesBack) {
@@ -289,7 +312,8 @@ TEST(Json, ParsesBack) {
     summary s = summarize(r, std::chrono::milliseconds(1500));
     std::map<std::string, double> v;
     ASSERT_TRUE(flat_json::parse(to_json(s), v)) << to_json(s);
-    EXPECT_EQ(v.size(), 15u);
+    EXPECT_EQ(v.size(), 16u);
+    EXPECT_EQ(v["uncounted_200"], 0);
     EXPECT_EQ(v["requests"], 5000);
     EXPECT_DOUBLE_EQ(v["seconds"], 1.5);
     EXPECT_NEAR(v["rps"], 3333.3, 0.05);
@@ -330,6 +354,9 @@ TEST(Text, ShowsEverything) {
               std::string::npos)
         << t;
     EXPECT_NE(t.find("reconnects    3\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("uncounted     0 (200s without X-RateLimit-Remaining)\n"), std::string::npos)
+        << t;
+    EXPECT_EQ(t.find("verify-limit"), std::string::npos) << t;
     EXPECT_NE(t.find("latency (us)  p50 120, p90 150, p99 150, p99.9 150, max 150\n"),
               std::string::npos)
         << t;
