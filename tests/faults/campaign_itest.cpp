@@ -39,6 +39,11 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 constexpr int connections = 16;
+// An open loop at a fixed rate rather than a closed one: the campaign then leaves CPU to spare on
+// a small shared machine. Saturated, a gateway's decisions sometimes miss the 100 ms
+// --redis-timeout with no fault at all (seen: 2 fail-opens in 1.5 s of healthy load), which
+// would blur the zero bounds below. It also caps what a fault can cost at rate x duration.
+constexpr int offered_rate = 5000;
 constexpr auto load_duration = 7s;
 constexpr auto fault_at = 1500ms;
 // CONTRACT.md: /readyz reflects a recovery within 5 s.
@@ -224,18 +229,17 @@ class campaign {
         std::vector<std::string> args;
         for (auto& g : gw_)
             args.push_back("http://127.0.0.1:" + std::to_string(g->port) + "/");
-        std::vector<std::string> rest = {"-c",
-                                         std::to_string(connections),
-                                         "-d",
-                                         std::to_string(load_duration.count()) + "s",
-                                         "--keys",
-                                         "20",
-                                         "--key-header",
-                                         "X-Api-Key",
-                                         "--verify-limit",
-                                         "5/1s",
-                                         "--json"};
-        args.insert(args.end(), rest.begin(), rest.end());
+        auto flag = [&](const std::string& name, const std::string& value) {
+            args.push_back(name);
+            args.push_back(value);
+        };
+        flag("-c", std::to_string(connections));
+        flag("-d", std::to_string(load_duration.count()) + "s");
+        flag("--rate", std::to_string(offered_rate));
+        flag("--keys", "20");
+        flag("--key-header", "X-Api-Key");
+        flag("--verify-limit", "5/1s");
+        args.push_back("--json");
         auto load_start = steady::now();
         process load(binary("sluice-load"), args);
 
@@ -301,7 +305,7 @@ void print(const std::string& fault, const observation& o) {
     std::printf(
         "fault %s: lasted %lld ms, recovered in %s, fail-open %lld (sluice-load) / %lld "
         "(metrics), after recovery %lld, violations %lld, errors %lld (connect %lld, timeout "
-        "%lld, closed %lld, protocol %lld), %lld requests at %.0f/s before the fault%s%s\n",
+        "%lld, closed %lld, protocol %lld), %lld requests, %.0f/s decided before the fault%s%s\n",
         fault.c_str(), o.fault_ms(), recovered.c_str(), o.load.num("uncounted_200"),
         o.at_end.failed_open, o.ready_later.failed_open - o.at_ready.failed_open,
         o.load.num("verify.violations"), o.load.num("errors"), o.load.num("failures.connect"),
@@ -337,13 +341,24 @@ void expect_survived(const observation& o) {
 }
 
 // Fail-opens while Redis is down, stopped or slow are the contract's price for staying up; they
-// may last from the fault to the recovery, at no more than a few times the rate the gateways
-// decided at before (failing fast is cheaper than deciding).
+// may last from the fault to the recovery (the checks above make sure they stop there), so at
+// most the offered rate times that span, plus half a second for the polling's own lag.
 void expect_fail_open_within_window(const observation& o) {
-    double window_s = static_cast<double>(o.fault_ms() + o.recovered_ms.value_or(0) + 250) / 1000.0;
-    auto bound = static_cast<long long>(3 * o.rate_before * window_s);
+    double window_s = static_cast<double>(o.fault_ms() + o.recovered_ms.value_or(0) + 500) / 1000.0;
+    auto bound = static_cast<long long>(offered_rate * window_s);
     EXPECT_LE(o.at_end.failed_open, bound)
-        << "more fail-opens than " << window_s << " s at 3x the rate before the fault";
+        << "more fail-opens than " << window_s << " s of the offered load";
+}
+
+// A Redis that holds its connections and answers nothing costs only the decisions that wait out
+// --redis-timeout (100 ms): at most one per load connection per timeout, plus the ones in flight
+// as it stops and resumes. No decision may fail at once, because the link is never known to be
+// down: the health check drops a silent link only after its interval plus its timeout (2 s), and
+// a new link to a stopped server is being set up, which requests wait for.
+void expect_fail_open_only_by_waiting(const observation& o) {
+    auto bound = connections * (o.fault_ms() / 100 + 2);
+    EXPECT_LE(o.at_end.failed_open, bound)
+        << "more fail-opens than " << connections << " connections waiting out 100 ms each";
 }
 
 // Faults that leave every gateway up: every request got its one answer.
@@ -383,6 +398,7 @@ TEST(Fault, RedisStoppedAndResumed) {
     expect_survived(o);
     expect_no_request_unanswered(o);
     expect_fail_open_within_window(o);
+    expect_fail_open_only_by_waiting(o);
 }
 
 // 3. Redis drops every client connection (CLIENT KILL TYPE normal), then serves at once. Only
@@ -424,6 +440,7 @@ TEST(Fault, RedisSlowerThanTheTimeout) {
     expect_survived(o);
     expect_no_request_unanswered(o);
     expect_fail_open_within_window(o);
+    expect_fail_open_only_by_waiting(o);
 }
 
 // 6. One gateway is restarted under load: SIGTERM, exit 0, a new process on the same port.
@@ -463,9 +480,10 @@ TEST(Fault, GatewayRestartedUnderLoad) {
 }
 
 // 7. A gateway started into load: clients are already connecting to its port (every
-// millisecond, each with a key of its own) when it starts, so its first requests arrive in the
-// gateway's first milliseconds, before any shard's Redis connection can be up. Against a
-// healthy local Redis each of them must wait for it and be counted.
+// millisecond, each with a key of its own, one request per millisecond once connected) when it
+// starts, so its first requests arrive in the gateway's first milliseconds, before any shard's
+// Redis connection can be up. Against a healthy local Redis each of them must wait for it and be
+// counted.
 TEST(Fault, GatewayStartedIntoLoad) {
     redis_server redis;
     const unsigned short port = free_port();
@@ -515,6 +533,8 @@ TEST(Fault, GatewayStartedIntoLoad) {
                     } else {
                         ++log.other;
                     }
+                    // Paced after the answer, as the campaign's load is, to leave CPU to spare.
+                    std::this_thread::sleep_for(1ms);
                 }
             }
         });
