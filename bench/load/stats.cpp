@@ -153,6 +153,16 @@ std::string to_json(const summary& s) {
     out += ",\"p999\":" + std::to_string(s.p999);
     out += ",\"max\":" + std::to_string(s.max);
     out += "},\"errors\":" + std::to_string(s.errors);
+    // By kind as well: a connect failure is a request never sent, the other kinds are requests
+    // sent that got no answer, and a test of a server restart must tell the two apart.
+    out += ",\"failures\":{";
+    for (std::size_t i = 0; i < failure_kinds; ++i) {
+        if (i > 0) out += ',';
+        out += '"';
+        out += to_string(static_cast<failure>(i));
+        out += "\":" + std::to_string(s.failures[i]);
+    }
+    out += '}';
     out += ",\"uncounted_200\":" + std::to_string(s.uncounted_200);
     if (s.verify) out += ",\"verify\":" + to_json(*s.verify);
     out += '}';

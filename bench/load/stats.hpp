@@ -100,7 +100,8 @@ struct summary {
 summary summarize(const run_stats& stats, std::chrono::nanoseconds elapsed);
 
 // One line: {"requests":..,"seconds":..,"rps":..,"status":{..},"latency_us":{..},"errors":..,
-// "uncounted_200":..} and, with --verify-limit, "verify":{..} last.
+// "failures":{"connect":..,"timeout":..,"closed":..,"protocol":..},"uncounted_200":..} and, with
+// --verify-limit, "verify":{..} last.
 std::string to_json(const summary& s);
 std::string to_text(const summary& s);
 

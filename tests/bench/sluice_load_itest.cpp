@@ -208,6 +208,7 @@ struct json_report {
     std::map<int, std::uint64_t> status;
     std::uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
     std::uint64_t errors = 0;
+    std::uint64_t connect = 0, timeout = 0, closed = 0, protocol = 0;
     std::uint64_t uncounted_200 = 0;
     std::map<std::string, std::string> verify;  // the "verify" members, values as written
 };
@@ -217,7 +218,9 @@ json_report parse_report(const std::string& out) {
         R"re(\{"requests":(\d+),"seconds":(\d+\.\d{3}),"rps":(\d+\.\d),)re"
         R"re("status":\{((?:"\d{3}":\d+)(?:,"\d{3}":\d+)*)?\},)re"
         R"re("latency_us":\{"p50":(\d+),"p90":(\d+),"p99":(\d+),"p999":(\d+),"max":(\d+)\},)re"
-        R"re("errors":(\d+),"uncounted_200":(\d+)(?:,"verify":\{([^{}]*)\})?\}\n)re");
+        R"re("errors":(\d+),)re"
+        R"re("failures":\{"connect":(\d+),"timeout":(\d+),"closed":(\d+),"protocol":(\d+)\},)re"
+        R"re("uncounted_200":(\d+)(?:,"verify":\{([^{}]*)\})?\}\n)re");
     std::smatch m;
     json_report r;
     EXPECT_TRUE(std::regex_match(out, m, shape)) << out;
@@ -235,13 +238,18 @@ json_report parse_report(const std::string& out) {
     r.p999 = std::stoull(m[8]);
     r.max = std::stoull(m[9]);
     r.errors = std::stoull(m[10]);
-    r.uncounted_200 = std::stoull(m[11]);
-    std::string verify = m[12];
+    r.connect = std::stoull(m[11]);
+    r.timeout = std::stoull(m[12]);
+    r.closed = std::stoull(m[13]);
+    r.protocol = std::stoull(m[14]);
+    EXPECT_EQ(r.errors, r.connect + r.timeout + r.closed + r.protocol);
+    r.uncounted_200 = std::stoull(m[15]);
+    std::string verify = m[16];
     static const std::regex member(R"re("(\w+)":("[^"]*"|null|[0-9.]+))re");
     for (std::sregex_iterator it(verify.begin(), verify.end(), member), end; it != end; ++it) {
         r.verify[(*it)[1]] = (*it)[2];
     }
-    if (m[12].matched) {
+    if (m[16].matched) {
         EXPECT_EQ(r.verify.size(), 10u) << verify;
     }
     EXPECT_LE(r.p50, r.p90);
@@ -316,6 +324,7 @@ TEST(SluiceLoad, GarbageResponsesAreErrorsNotCrashes) {
     json_report j = parse_report(r.out);
     EXPECT_EQ(j.requests, 0u);
     EXPECT_EQ(j.errors, 6u);
+    EXPECT_EQ(j.protocol, 6u);
 
     r = run_load({server.url(), "-c", "1", "-n", "1", "--expect", "200:1"});
     EXPECT_EQ(r.exit, 1);
@@ -330,6 +339,7 @@ TEST(SluiceLoad, SilentServerTimesOut) {
     json_report j = parse_report(r.out);
     EXPECT_EQ(j.requests, 0u);
     EXPECT_EQ(j.errors, 4u);
+    EXPECT_EQ(j.timeout, 4u);
     EXPECT_LT(r.took, 5s);
 }
 
@@ -341,6 +351,7 @@ TEST(SluiceLoad, ServerThatClosesWithoutAnsweringIsAnError) {
     EXPECT_EQ(r.exit, 0);
     json_report j = parse_report(r.out);
     EXPECT_EQ(j.errors, 3u);
+    EXPECT_EQ(j.closed, 3u);
     EXPECT_EQ(j.requests, 0u);
 }
 

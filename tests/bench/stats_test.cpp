@@ -269,6 +269,7 @@ TEST(Json, ExactFormat) {
     EXPECT_EQ(to_json(s),
               R"({"requests":6,"seconds":0.012,"rps":486.0,"status":{"200":5,"429":1},)"
               R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":1,)"
+              R"("failures":{"connect":0,"timeout":0,"closed":1,"protocol":0},)"
               R"("uncounted_200":0})");
 }
 
@@ -276,6 +277,7 @@ TEST(Json, EmptyRun) {
     summary s = summarize(run_stats{}, std::chrono::seconds(1));
     EXPECT_EQ(to_json(s), R"({"requests":0,"seconds":1.000,"rps":0.0,"status":{},)"
                           R"("latency_us":{"p50":0,"p90":0,"p99":0,"p999":0,"max":0},"errors":0,)"
+                          R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0},)"
                           R"("uncounted_200":0})");
 }
 
@@ -287,6 +289,7 @@ TEST(Json, UncountedAndVerify) {
     EXPECT_EQ(to_json(s),
               R"({"requests":6,"seconds":1.000,"rps":6.0,"status":{"200":5,"429":1},)"
               R"("latency_us":{"p50":120,"p90":150,"p99":150,"p999":150,"max":150},"errors":0,)"
+              R"("failures":{"connect":0,"timeout":0,"closed":0,"protocol":0},)"
               R"("uncounted_200":3,"verify":{"limit":5,"window_ms":10000,"tolerance_ms":2,)"
               R"j("keys":1,"counted":1,"uncounted":3,"violations":0,"worst_key":"(all)",)j"
               R"("worst_count":1,"worst_span_ms":1}})");
@@ -309,7 +312,7 @@ TEST(Json, ParsesBack) {
     summary s = summarize(r, std::chrono::milliseconds(1500));
     std::map<std::string, double> v;
     ASSERT_TRUE(flat_json::parse(to_json(s), v)) << to_json(s);
-    EXPECT_EQ(v.size(), 12u);
+    EXPECT_EQ(v.size(), 16u);
     EXPECT_EQ(v["uncounted_200"], 0);
     EXPECT_EQ(v["requests"], 5000);
     EXPECT_DOUBLE_EQ(v["seconds"], 1.5);
@@ -317,6 +320,9 @@ TEST(Json, ParsesBack) {
     EXPECT_EQ(v["status.200"] + v["status.503"], 5000);
     EXPECT_EQ(v["status.503"], 715);
     EXPECT_EQ(v["errors"], 2);
+    EXPECT_EQ(v["failures.timeout"], 1);
+    EXPECT_EQ(v["failures.protocol"], 1);
+    EXPECT_EQ(v["failures.connect"] + v["failures.closed"], 0);
     EXPECT_LE(v["latency_us.p50"], v["latency_us.p90"]);
     EXPECT_LE(v["latency_us.p90"], v["latency_us.p99"]);
     EXPECT_LE(v["latency_us.p99"], v["latency_us.p999"]);

@@ -19,9 +19,11 @@
 namespace sluice::test {
 
 process::process(const std::string& program, const std::vector<std::string>& args,
-                 bool capture_stdout) {
+                 bool capture_stdout, bool capture_stderr) {
     int fds[2] = {-1, -1};
+    int efds[2] = {-1, -1};
     if (capture_stdout && pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (capture_stderr && pipe2(efds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(program.c_str()));
     for (const auto& a : args)
@@ -34,12 +36,17 @@ process::process(const std::string& program, const std::vector<std::string>& arg
         // (and holding their ports) behind it.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (capture_stdout) dup2(fds[1], STDOUT_FILENO);
+        if (capture_stderr) dup2(efds[1], STDERR_FILENO);
         execv(program.c_str(), argv.data());
         _exit(127);
     }
     if (capture_stdout) {
         close(fds[1]);
-        stdout_fd_ = fds[0];
+        out_.fd = fds[0];
+    }
+    if (capture_stderr) {
+        close(efds[1]);
+        err_.fd = efds[0];
     }
 }
 
@@ -50,10 +57,12 @@ process::process(process&& o) noexcept {
 process& process::operator=(process&& o) noexcept {
     if (this != &o) {
         if (pid_ > 0 && !reaped_) stop(SIGKILL);
-        if (stdout_fd_ >= 0) close(stdout_fd_);
+        out_.close();
+        err_.close();
         pid_ = std::exchange(o.pid_, -1);
-        stdout_fd_ = std::exchange(o.stdout_fd_, -1);
-        pending_ = std::move(o.pending_);
+        out_ = std::exchange(o.out_, {});
+        err_ = std::exchange(o.err_, {});
+        stderr_seen_ = std::move(o.stderr_seen_);
         status_ = o.status_;
         reaped_ = std::exchange(o.reaped_, true);
     }
@@ -62,7 +71,8 @@ process& process::operator=(process&& o) noexcept {
 
 process::~process() {
     if (pid_ > 0 && !reaped_) stop(SIGKILL);
-    if (stdout_fd_ >= 0) close(stdout_fd_);
+    out_.close();
+    err_.close();
 }
 
 bool process::running() {
@@ -77,29 +87,68 @@ bool process::running() {
     return true;
 }
 
-std::string process::read_line(std::chrono::milliseconds timeout, bool* ok) {
+void process::line_reader::close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+std::string process::line_reader::read_line(std::chrono::milliseconds timeout, bool* ok) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        if (auto nl = pending_.find('\n'); nl != std::string::npos) {
-            std::string line = pending_.substr(0, nl);
-            pending_.erase(0, nl + 1);
+        if (auto nl = pending.find('\n'); nl != std::string::npos) {
+            std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
             if (ok) *ok = true;
             return line;
         }
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (stdout_fd_ < 0 || left.count() <= 0) break;
-        pollfd p{stdout_fd_, POLLIN, 0};
+        // A zero timeout still takes what is already in the pipe.
+        if (fd < 0 || left.count() < 0) break;
+        pollfd p{fd, POLLIN, 0};
         int r = ::poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         char buf[4096];
-        ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
+        ssize_t n = ::read(fd, buf, sizeof buf);
         if (n <= 0) break;
-        pending_.append(buf, static_cast<std::size_t>(n));
+        pending.append(buf, static_cast<std::size_t>(n));
     }
     if (ok) *ok = false;
     return {};
+}
+
+std::string process::read_line(std::chrono::milliseconds timeout, bool* ok) {
+    return out_.read_line(timeout, ok);
+}
+
+std::string process::read_stderr_line(std::chrono::milliseconds timeout, bool* ok) {
+    bool got = false;
+    std::string line = err_.read_line(timeout, &got);
+    if (got) stderr_seen_.push_back(line);
+    if (ok) *ok = got;
+    return line;
+}
+
+std::string process::wait_for_stderr_line(const std::string& needle,
+                                          std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return {};
+        bool ok = false;
+        std::string line = read_stderr_line(left, &ok);
+        if (!ok) return {};
+        if (line.find(needle) != std::string::npos) return line;
+    }
+}
+
+const std::vector<std::string>& process::stderr_lines(std::chrono::milliseconds quiet) {
+    bool ok = true;
+    while (ok)
+        read_stderr_line(quiet, &ok);
+    return stderr_seen_;
 }
 
 std::string process::wait_for_line(const std::string& needle, std::chrono::milliseconds timeout) {

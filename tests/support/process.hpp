@@ -9,12 +9,13 @@
 namespace sluice::test {
 
 // A child process started with fork/exec, stopped by its PID (never by name). Its stdout is a
-// pipe the test can read line by line; stderr goes to the test's stderr.
+// pipe the test can read line by line; stderr goes to the test's stderr unless it is captured
+// too, for tests of what the child logs.
 class process {
   public:
     process() = default;
     process(const std::string& program, const std::vector<std::string>& args,
-            bool capture_stdout = true);
+            bool capture_stdout = true, bool capture_stderr = false);
     process(process&&) noexcept;
     process& operator=(process&&) noexcept;
     process(const process&) = delete;
@@ -30,6 +31,14 @@ class process {
     // Reads lines until one contains `needle`; returns it, or "" on EOF/timeout.
     std::string wait_for_line(const std::string& needle, std::chrono::milliseconds timeout);
 
+    // The same for a captured stderr. Every stderr line read is also kept, in order, so a test
+    // can count what was logged however it waited for it.
+    std::string read_stderr_line(std::chrono::milliseconds timeout, bool* ok = nullptr);
+    std::string wait_for_stderr_line(const std::string& needle, std::chrono::milliseconds timeout);
+    // Every stderr line so far: those already read, then whatever arrives within `quiet`.
+    const std::vector<std::string>& stderr_lines(
+        std::chrono::milliseconds quiet = std::chrono::milliseconds(0));
+
     // Sends a signal and waits for the exit; returns the exit status (as from waitpid's
     // WEXITSTATUS), or -signal when killed by one, or -1000 when it did not exit in time.
     int stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -37,9 +46,18 @@ class process {
     int wait(std::chrono::milliseconds timeout);
 
   private:
+    // A pipe read line by line; a partial line waits in `pending` for its end.
+    struct line_reader {
+        int fd = -1;
+        std::string pending;
+        std::string read_line(std::chrono::milliseconds timeout, bool* ok);
+        void close();
+    };
+
     pid_t pid_ = -1;
-    int stdout_fd_ = -1;
-    std::string pending_;
+    line_reader out_;
+    line_reader err_;
+    std::vector<std::string> stderr_seen_;
     int status_ = 0;
     bool reaped_ = false;
 };

@@ -1,5 +1,6 @@
 #include "tests/support/redis_server.hpp"
 
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -62,6 +63,14 @@ void redis_server::start() {
 
 void redis_server::stop() {
     if (proc_.pid() > 0) proc_.stop(SIGKILL);
+}
+
+void redis_server::suspend() {
+    if (proc_.pid() > 0) ::kill(proc_.pid(), SIGSTOP);
+}
+
+void redis_server::resume() {
+    if (proc_.pid() > 0) ::kill(proc_.pid(), SIGCONT);
 }
 
 void redis_server::wait_ready(std::chrono::milliseconds timeout) {

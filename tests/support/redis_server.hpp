@@ -26,6 +26,12 @@ class redis_server {
         start();
     }
     bool running() { return proc_.running(); }
+    pid_t pid() const noexcept { return proc_.pid(); }
+
+    // SIGSTOP / SIGCONT: a Redis that keeps its connections open and answers nothing, as a
+    // paused VM or a partition looks from the client.
+    void suspend();
+    void resume();
 
     // Runs redis-cli against this server and returns its stdout, trimmed (test setup and checks
     // that must not depend on the client under test).
