@@ -207,16 +207,20 @@ asio::awaitable<void> shard::accept_loop() {
     asio::steady_timer backoff{ctx_};
     while (acceptor_.is_open()) {
         auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+        if (!ec) {
+            // Accepted, even if the listener closed since: this client is connected and owed an
+            // answer like any other (see adopt_backlog()).
+            metrics_.connections_opened.add();
+            asio::co_spawn(ctx_, serve(std::move(socket)), [](std::exception_ptr) {});
+            continue;
+        }
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-        if (ec) {
+        {
             // Out of descriptors or memory: the backlog keeps the connection for a moment, and
             // spinning on accept would only burn the core that should be freeing them.
             backoff.expires_after(std::chrono::milliseconds(10));
             co_await backoff.async_wait(nothrow);
-            continue;
         }
-        metrics_.connections_opened.add();
-        asio::co_spawn(ctx_, serve(std::move(socket)), [](std::exception_ptr) {});
     }
 }
 
@@ -230,11 +234,29 @@ asio::awaitable<void> shard::serve(asio::ip::tcp::socket socket) {
 
 void shard::shutdown(std::chrono::milliseconds grace) {
     asio::post(ctx_, [this, grace] {
+        control_.stop();
+        adopt_backlog();
         std::error_code ignored;
         acceptor_.close(ignored);
-        control_.stop();
         asio::co_spawn(ctx_, drain(grace), asio::detached);
     });
+}
+
+// The connections the kernel completed in the listen backlog but the shard had not accepted yet:
+// their clients are connected and may have sent a request. Closing the listener would reset them
+// unanswered, so they are accepted now and served like the connections in flight: a request
+// already sent is answered (with Connection: close), a connection that sent nothing is closed.
+void shard::adopt_backlog() {
+    if (!acceptor_.is_open()) return;
+    std::error_code ec;
+    acceptor_.non_blocking(true, ec);
+    while (!ec) {
+        asio::ip::tcp::socket socket{ctx_};
+        acceptor_.accept(socket, ec);
+        if (ec) break;
+        metrics_.connections_opened.add();
+        asio::co_spawn(ctx_, serve(std::move(socket)), [](std::exception_ptr) {});
+    }
 }
 
 asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {

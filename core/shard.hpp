@@ -85,6 +85,7 @@ class shard {
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(asio::ip::tcp::socket socket);
     asio::awaitable<void> drain(std::chrono::milliseconds grace);
+    void adopt_backlog();
 
     // Declared first, destroyed last: every I/O object below belongs to it.
     asio::io_context ctx_;

@@ -188,7 +188,13 @@ class connection {
         using namespace asio::experimental::awaitable_operators;
         asio::error_code ec;
         peer_ = socket_.remote_endpoint(ec);
-        if (!ec && !control_.stopping()) {
+        // Accepted while stopping (it waited in the listen backlog): a request it has already
+        // sent is in flight and gets its answer; a connection that sent nothing yet is closed.
+        if (!ec && control_.stopping()) {
+            if (socket_.available(ec) == 0 && !ec) ec = asio::error::shut_down;
+            owed_read_ = true;
+        }
+        if (!ec) {
             // Responses are batched by hand; Nagle would only delay the batch.
             socket_.set_option(asio::ip::tcp::no_delay(true), ec);
             // A new connection owes its first header section within header_timeout, counted
@@ -285,7 +291,7 @@ class connection {
         const clock::time_point now = clock::now();
         const bool empty = begin_ == end_;
         if (empty) {
-            if (control_.stopping()) co_return false;
+            if (control_.stopping() && !std::exchange(owed_read_, false)) co_return false;
             set_deadline(header_deadline_set_ ? header_deadline_ : now + limits_.idle_timeout);
         } else if (!parser_.headers_complete()) {
             if (!header_deadline_set_) {
@@ -380,6 +386,7 @@ class connection {
     bool busy_ = false;
     bool timed_out_ = false;
     bool done_ = false;
+    bool owed_read_ = false;  // accepted while stopping with a request already sent: read it
 };
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <string>
@@ -144,6 +145,35 @@ TEST(Startup, SigintAtTheBannerExitsZero) {
 
 TEST(Startup, SigtermAtTheBannerExitsZero) {
     expect_signal_at_banner_exits_zero(SIGTERM);
+}
+
+// Clients the kernel connected in the listen backlog while the gateway could not accept (here:
+// stopped), and that sent a request, are in flight like any other when SIGTERM comes: each gets
+// its answer, none a reset.
+TEST(Startup, RequestsWaitingInTheListenBacklogAtSigtermAreAnswered) {
+    redis_server redis;
+    for (int round = 0; round < 3; ++round) {
+        sluice_gateway gw{
+            redis.url(),
+            {.flags = {"--threads", "2", "--key-prefix", "backlog" + std::to_string(round) + ":"}}};
+        ASSERT_TRUE(gw.wait_ready());
+        ASSERT_EQ(::kill(gw.proc.pid(), SIGSTOP), 0);
+        std::vector<std::unique_ptr<http_client>> clients;
+        for (int i = 0; i < 4; ++i) {
+            clients.push_back(std::make_unique<http_client>(gw.port));
+            ASSERT_TRUE(clients.back()->connected());
+            ASSERT_TRUE(clients.back()->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        }
+        ASSERT_EQ(::kill(gw.proc.pid(), SIGTERM), 0);
+        ASSERT_EQ(::kill(gw.proc.pid(), SIGCONT), 0);
+        std::vector<std::string> got;
+        for (auto& c : clients) {
+            auto r = c->read_response();
+            got.push_back(r ? std::to_string(r->status) : "none");
+        }
+        EXPECT_EQ(joined(got), "200 200 200 200") << "round " << round;
+        EXPECT_EQ(gw.proc.wait(7s), 0);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
