@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -299,10 +300,28 @@ long long lost(const observation& o) {
            o.load.num("failures.protocol");
 }
 
+// Prints one line of figures with the test's output, and appends it to
+// build/fault-figures.txt, which ./scripts/test shows after the run: ctest hides the output of
+// tests that pass, and the figures are the point of the campaign.
+void report(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void report(const char* format, ...) {
+    char line[1024];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    std::fputs(line, stdout);
+    std::fflush(stdout);
+    if (std::FILE* f = std::fopen(SLUICE_BINARY_DIR "/fault-figures.txt", "a")) {
+        std::fputs(line, f);
+        std::fclose(f);
+    }
+}
+
 void print(const std::string& fault, const observation& o) {
     std::string recovered =
         o.recovered_ms ? std::to_string(*o.recovered_ms) + " ms" : std::string("NEVER");
-    std::printf(
+    report(
         "fault %s: lasted %lld ms, recovered in %s, fail-open %lld (sluice-load) / %lld "
         "(metrics), after recovery %lld, violations %lld, errors %lld (connect %lld, timeout "
         "%lld, closed %lld, protocol %lld), %lld requests, %.0f/s decided before the fault%s%s\n",
@@ -312,7 +331,6 @@ void print(const std::string& fault, const observation& o) {
         o.load.num("failures.timeout"), o.load.num("failures.closed"),
         o.load.num("failures.protocol"), o.load.num("requests"), o.rate_before,
         o.note.empty() ? "" : ", ", o.note.c_str());
-    std::fflush(stdout);
 }
 
 // What every fault must keep, whatever it is.
@@ -571,14 +589,13 @@ TEST(Fault, GatewayStartedIntoLoad) {
     }
     std::string ready =
         ready_ms ? std::to_string(*ready_ms) + " ms after the banner" : std::string("NEVER");
-    std::printf(
+    report(
         "fault start under load: banner %lld ms after exec, first answer %lld ms after the "
         "banner, ready %s, fail-open %lld (clients) / %lld (metrics), violations %lld, "
         "errors %lld (unanswered), %lld counted, %lld rejected\n",
         ms_between(started, banner), first ? ms_between(banner, *first) : -1LL, ready.c_str(),
         total.uncounted, m.failed_open, violations, total.unanswered, total.counted,
         total.rejected);
-    std::fflush(stdout);
 
     EXPECT_TRUE(gw.proc.running());
     EXPECT_TRUE(m.ok);
