@@ -465,9 +465,10 @@ TEST(Fault, RedisSlowerThanTheTimeout) {
 // While it is away its connections cannot connect; sluice-load counts each such attempt as a
 // `connect` failure, a request that was never sent, and tries again 10 ms later, so these are
 // not lost requests and are only reported. A request written and not answered is lost, with
-// one exception the fault makes legitimate: a connection the kernel completed in a listener's
-// backlog just as that listener closed is reset unread, at most once per load connection and
-// listener closing (`closed`; the request was never read, let alone decided). Timeouts and
+// one exception the fault makes legitimate: a shard accepts its whole listen backlog before it
+// closes its listener, but a connection the kernel completes in the instant between the two is
+// reset unread, at most once per load connection and listener closing (`closed`; the request
+// was never read, let alone decided; seen once in five runs). Timeouts and
 // protocol errors stay 0. The new process is started with load already at its port, so its
 // first requests arrive while its Redis connections are being set up: they must wait, not fail
 // open.
