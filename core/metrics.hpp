@@ -7,21 +7,12 @@
 #include <span>
 #include <string>
 
+#include "resp/counter.hpp"
+
 namespace sluice::core {
 
-// A counter with one writer (its shard's thread) and any number of readers (the admin thread).
-// The increment is a plain load and store, not a locked read-modify-write: only the owning
-// thread writes, so no update can be lost, and a reader sees some recent value.
-class counter {
-  public:
-    void add(std::uint64_t n = 1) noexcept {
-        v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
-  private:
-    std::atomic<std::uint64_t> v_{0};
-};
+// The shards' counters: one writer each, read by the admin thread (resp/counter.hpp).
+using resp::counter;
 
 // Decision latency buckets in microseconds (upper bounds, Prometheus `le`). A decision is one
 // Redis round trip: tens of microseconds on loopback, up to --redis-timeout when Redis stalls.

@@ -1,11 +1,11 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "resp/counter.hpp"
 #include "resp/parser.hpp"
 #include "resp/url.hpp"
 
@@ -49,19 +49,6 @@ struct connection_config {
         c.db = url.db;
         return c;
     }
-};
-
-// A counter written by one thread only (load + store, no locked instruction) and readable from
-// any thread: what /metrics reads while the shard that owns the connection keeps counting.
-class counter {
-  public:
-    void add(std::uint64_t n = 1) noexcept {
-        v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
-  private:
-    std::atomic<std::uint64_t> v_{0};
 };
 
 // What a connection did, for /metrics and tests. Each counts exactly what its comment says.

@@ -132,16 +132,8 @@ std::string process::read_stderr_line(std::chrono::milliseconds timeout, bool* o
 
 std::string process::wait_for_stderr_line(const std::string& needle,
                                           std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return {};
-        bool ok = false;
-        std::string line = read_stderr_line(left, &ok);
-        if (!ok) return {};
-        if (line.find(needle) != std::string::npos) return line;
-    }
+    return wait_for(needle, timeout,
+                    [this](auto left, bool* ok) { return read_stderr_line(left, ok); });
 }
 
 const std::vector<std::string>& process::stderr_lines(std::chrono::milliseconds quiet) {
@@ -152,16 +144,7 @@ const std::vector<std::string>& process::stderr_lines(std::chrono::milliseconds 
 }
 
 std::string process::wait_for_line(const std::string& needle, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return {};
-        bool ok = false;
-        std::string line = read_line(left, &ok);
-        if (!ok) return {};
-        if (line.find(needle) != std::string::npos) return line;
-    }
+    return wait_for(needle, timeout, [this](auto left, bool* ok) { return read_line(left, ok); });
 }
 
 int process::wait(std::chrono::milliseconds timeout) {

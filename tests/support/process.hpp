@@ -46,6 +46,22 @@ class process {
     int wait(std::chrono::milliseconds timeout);
 
   private:
+    // Reads lines with `read(time_left, &ok)` until one contains `needle`.
+    template <class Read>
+    static std::string wait_for(const std::string& needle, std::chrono::milliseconds timeout,
+                                Read read) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return {};
+            bool ok = false;
+            std::string line = read(left, &ok);
+            if (!ok) return {};
+            if (line.find(needle) != std::string::npos) return line;
+        }
+    }
+
     // A pipe read line by line; a partial line waits in `pending` for its end.
     struct line_reader {
         int fd = -1;
