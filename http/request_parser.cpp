@@ -86,6 +86,7 @@ void request_parser::begin_request() noexcept {
     version_pos_ = 0;
     field_open_ = false;
     expect_continue_ = false;
+    keep_alive_ = false;
     scanned_ = 0;
     header_end_ = 0;
     fed_ = 0;
@@ -316,6 +317,9 @@ int request_parser::on_header_value_complete(llhttp_t* p) {
 int request_parser::on_headers_complete(llhttp_t* p) {
     auto& self = *static_cast<request_parser*>(p->data);
     const int rc = self.check_headers();
+    // Decided here, from the header section alone: llhttp would otherwise also let a Connection
+    // field among the trailers decide, and trailers are framing only (RFC 9110 section 6.5.1).
+    self.keep_alive_ = llhttp_should_keep_alive(p) != 0;
     self.phase_ = phase::body;
     return rc;
 }
@@ -401,7 +405,7 @@ void request_parser::build_request(std::string_view buf) noexcept {
     r.target = view(buf, target_);
     r.version_major = llhttp_.http_major;
     r.version_minor = llhttp_.http_minor;
-    r.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0;
+    r.keep_alive = keep_alive_;
     for (std::size_t i = 0; i < field_count_; ++i) {
         r.headers[i] = {view(buf, fields_[i].name), view(buf, fields_[i].value)};
     }

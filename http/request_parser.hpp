@@ -147,6 +147,7 @@ class request_parser {
     std::uint8_t version_pos_ = 0;
     bool field_open_ = false;  // a field name was reported and its value is not complete yet
     bool expect_continue_ = false;
+    bool keep_alive_ = false;     // as the header section asks
     std::size_t scanned_ = 0;     // bytes of the header section already scanned
     std::size_t header_end_ = 0;  // offset just past the blank line, once found
     std::size_t fed_ = 0;         // bytes of the message already given to llhttp

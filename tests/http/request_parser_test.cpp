@@ -329,6 +329,24 @@ TEST(request_parser, expect_continue_is_reported_while_the_body_is_missing) {
     EXPECT_FALSE(q.headers_complete() && q.expects_continue());
 }
 
+TEST(request_parser, trailer_fields_do_not_decide_keep_alive) {
+    // Found by tests/fuzz/http_request_fuzz.cpp. Trailers are framing only (RFC 9110 section
+    // 6.5.1): the header section said nothing about closing, so the connection stays open.
+    const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const std::string trailer : {"Connection: close\r\n", "X-A: 1\r\nconnection: CLOSE\r\n"}) {
+        const outcome o = parse_whole(head + "1\r\nx\r\n0\r\n" + trailer + "\r\n");
+        ASSERT_EQ(o.requests.size(), 1u) << o;
+        EXPECT_TRUE(o.requests[0].keep_alive) << trailer;
+        EXPECT_EQ(o.requests[0].headers.size(), 1u);
+    }
+    // And a close in the header section still closes, trailers or not.
+    const outcome closing = parse_whole(
+        "POST / HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+        "y\r\n\r\n");
+    ASSERT_EQ(closing.requests.size(), 1u) << closing;
+    EXPECT_FALSE(closing.requests[0].keep_alive);
+}
+
 TEST(request_parser, upgrade_request_is_answered_like_any_other) {
     const outcome o = parse_whole(
         "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
