@@ -555,7 +555,21 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"chunk_size_not_hex",
                  cl_post + "Transfer-Encoding: chunked\r\n\r\nz\r\nabc\r\n0\r\n\r\n"},
         bad_case{"chunk_size_overflow",
-                 cl_post + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n"}));
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n"},
+        // The trailer section is held to the rules of the header section; llhttp alone accepts
+        // these (the first was found by tests/fuzz/http_request_fuzz.cpp).
+        bad_case{"trailers_end_with_bare_lf",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\n\nGET / HTTP/1.1\r\n\r\n"},
+        bad_case{"trailer_field_then_bare_lf",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\n"},
+        bad_case{"trailer_obs_fold",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"},
+        bad_case{"trailer_empty_name",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\n: 1\r\n\r\n"},
+        bad_case{"trailer_bare_lf_in_field",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n"},
+        bad_case{"trailer_bare_cr",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r2\r\n\r\n"}));
 
 INSTANTIATE_TEST_SUITE_P(
     malformed, rejected,
