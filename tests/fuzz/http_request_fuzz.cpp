@@ -10,8 +10,9 @@
 // - a ready request: 0 < consumed <= bytes given, every view lies inside its own bytes, method and
 //   field names are tokens, the target is visible ASCII, values carry no CR, LF, NUL or
 //   surrounding whitespace, at most max_header_fields fields, version 1.0 or 1.1, Content-Length
-//   and chunked never both, a Content-Length body ends exactly where the request does, the body
-//   and the whole message stay within the limits;
+//   and chunked never both, a Content-Length body ends exactly where the request does, the header
+//   section (and a chunked body) ends with CRLF CRLF, the body and the whole message stay within
+//   the limits;
 // - an error is 400, 413 or 431 with a reason, and sticky;
 // - a ready request written out again plainly (no surrounding whitespace, one chunk, no
 //   extensions or trailers) is no longer than it was and parses to the same request;
@@ -125,14 +126,18 @@ void check_request(const request& r, std::string_view buf, std::size_t consumed,
     SLUICE_FUZZ_CHECK(content_lengths == (r.content_length ? 1u : 0u));
     SLUICE_FUZZ_CHECK(!(r.chunked && r.content_length));
     SLUICE_FUZZ_CHECK(r.body_size <= limits.max_body_bytes);
+    // Whatever ends a message or its header section is CRLF CRLF, never a lone LF a front proxy
+    // might read differently.
     if (r.chunked) {
         SLUICE_FUZZ_CHECK(r.body.empty());
         SLUICE_FUZZ_CHECK(r.version_minor == 1);
+        SLUICE_FUZZ_CHECK(mine.ends_with("\r\n\r\n"));
     } else {
         SLUICE_FUZZ_CHECK(r.body_size == r.content_length.value_or(0));
         SLUICE_FUZZ_CHECK(r.body.size() == r.body_size);
         // The body is the last part of the request's bytes.
         if (!r.body.empty()) SLUICE_FUZZ_CHECK(r.body.data() + r.body.size() == mine.end());
+        SLUICE_FUZZ_CHECK(mine.substr(0, mine.size() - r.body.size()).ends_with("\r\n\r\n"));
     }
 }
 
