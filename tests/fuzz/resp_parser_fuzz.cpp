@@ -194,8 +194,16 @@ void check_value(const std::vector<record>& nodes, std::size_t& i, std::size_t d
         const std::size_t children = pairs ? 2 * n.size : n.size;
         for (std::size_t c = 0; c < children; ++c)
             check_value(nodes, i, depth + 1);
-        // An attribute annotates the value that follows it, at its own depth.
-        if (n.t == type::attribute) check_value(nodes, i, depth);
+        // An attribute annotates the value that follows it, at its own depth. A loop rather
+        // than recursion: attributes in a row are limited by nothing but the input's length.
+        if (n.t == type::attribute) {
+            while (i < nodes.size() && nodes[i].t == type::attribute && nodes[i].depth == depth) {
+                const std::size_t pairs_of_next = 2 * nodes[i++].size;
+                for (std::size_t c = 0; c < pairs_of_next; ++c)
+                    check_value(nodes, i, depth + 1);
+            }
+            check_value(nodes, i, depth);
+        }
         return;
     }
     SLUICE_FUZZ_CHECK(n.size == (n.t == type::null ? 0u : 1u));
