@@ -45,6 +45,42 @@ std::string_view byte_reason(unsigned char c, std::string_view otherwise) noexce
     return otherwise;
 }
 
+// The trailer section of a chunked message, from the byte after the last chunk's size line to the
+// end of the message, by the rules the header section is held to: field lines of a token, ':'
+// and a value, each ended by CRLF, then CRLF. Returns why not, or an empty view. llhttp alone
+// accepts a bare LF ending the section, obs-fold and an empty field name there, which a front
+// proxy could read as a different end of the message.
+std::string_view check_trailers(std::string_view s) noexcept {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
+    std::size_t i = 0;
+    const auto crlf = [&]() noexcept -> std::string_view {
+        if (i + 1 >= s.size() || bytes[i + 1] != '\n') return "CR not followed by LF";
+        i += 2;
+        return {};
+    };
+    for (;;) {
+        if (i == s.size()) return "unterminated trailer section";
+        const unsigned char c = bytes[i];
+        if (c == '\r') {
+            if (const auto bad = crlf(); !bad.empty()) return bad;
+            return i == s.size() ? std::string_view{} : "bytes after trailer section";
+        }
+        if (c == '\n') return "bare LF in trailer section";
+        if (c == ' ' || c == '\t') return "obs-fold (line folding) in trailer section";
+        const std::size_t name = i;
+        while (i < s.size() && tchar[bytes[i]])
+            ++i;
+        if (i == name || i == s.size() || bytes[i] != ':') return "invalid trailer field";
+        ++i;
+        while (i < s.size() && bytes[i] != '\r' && bytes[i] != '\n') {
+            if (!is_value_char(bytes[i])) return "invalid trailer field";
+            ++i;
+        }
+        if (i == s.size() || bytes[i] == '\n') return "bare LF in trailer section";
+        if (const auto bad = crlf(); !bad.empty()) return bad;
+    }
+}
+
 }  // namespace
 
 const llhttp_settings_t& request_parser::settings() noexcept {
@@ -86,6 +122,9 @@ void request_parser::begin_request() noexcept {
     version_pos_ = 0;
     field_open_ = false;
     expect_continue_ = false;
+    keep_alive_ = false;
+    at_last_chunk_ = false;
+    trailer_start_ = 0;
     scanned_ = 0;
     header_end_ = 0;
     fed_ = 0;
@@ -136,11 +175,24 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
     const std::size_t limit = std::min(buf.size(), max_message_bytes());
     if (fed_ < limit) {
         base_ = buf.data();
-        const llhttp_errno_t err = llhttp_execute(&llhttp_, buf.data() + fed_, limit - fed_);
+        llhttp_errno_t err = llhttp_execute(&llhttp_, buf.data() + fed_, limit - fed_);
+        if (err == HPE_PAUSED && at_last_chunk_) {
+            // Paused by on_chunk_header at the last chunk, to note where the trailers start.
+            at_last_chunk_ = false;
+            const char* const at = llhttp_get_error_pos(&llhttp_);
+            trailer_start_ = static_cast<std::size_t>(at - buf.data());
+            llhttp_resume(&llhttp_);
+            err = llhttp_execute(&llhttp_, at, static_cast<std::size_t>(buf.data() + limit - at));
+        }
         base_ = nullptr;
         if (err == HPE_PAUSED) {
             // Paused by on_message_complete: the error position is the first byte after it.
             const auto end = static_cast<std::size_t>(llhttp_get_error_pos(&llhttp_) - buf.data());
+            if (request_.chunked) {
+                const std::string_view bad =
+                    check_trailers(buf.substr(trailer_start_, end - trailer_start_));
+                if (!bad.empty()) return fail(400, bad);
+            }
             build_request(buf);
             phase_ = phase::done;
             return {parse_status::ready, end, 0, {}};
@@ -316,6 +368,9 @@ int request_parser::on_header_value_complete(llhttp_t* p) {
 int request_parser::on_headers_complete(llhttp_t* p) {
     auto& self = *static_cast<request_parser*>(p->data);
     const int rc = self.check_headers();
+    // Decided here, from the header section alone: llhttp would otherwise also let a Connection
+    // field among the trailers decide, and trailers are framing only (RFC 9110 section 6.5.1).
+    self.keep_alive_ = llhttp_should_keep_alive(p) != 0;
     self.phase_ = phase::body;
     return rc;
 }
@@ -386,6 +441,10 @@ int request_parser::on_chunk_header(llhttp_t* p) {
         return self.fail_in_callback(413, "body too large");
     }
     self.body_size_ += size;
+    if (size == 0) {
+        self.at_last_chunk_ = true;
+        return HPE_PAUSED;
+    }
     return 0;
 }
 
@@ -401,7 +460,7 @@ void request_parser::build_request(std::string_view buf) noexcept {
     r.target = view(buf, target_);
     r.version_major = llhttp_.http_major;
     r.version_minor = llhttp_.http_minor;
-    r.keep_alive = llhttp_should_keep_alive(&llhttp_) != 0;
+    r.keep_alive = keep_alive_;
     for (std::size_t i = 0; i < field_count_; ++i) {
         r.headers[i] = {view(buf, fields_[i].name), view(buf, fields_[i].value)};
     }

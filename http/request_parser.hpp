@@ -51,7 +51,9 @@ struct parse_result {
 // request line that is not exactly `method SP target SP HTTP/d.d`, Content-Length together with
 // Transfer-Encoding, Content-Length given twice (even with equal values: llhttp refuses it, and
 // there is no reason to accept what no sane client sends), a Content-Length that is not only
-// digits, a Transfer-Encoding other than exactly `chunked`, and a second Host field.
+// digits, a Transfer-Encoding other than exactly `chunked`, and a second Host field. The trailer
+// section of a chunked body is held to the same line rules (no bare LF, obs-fold or bare CR; a
+// token before each colon); its fields are otherwise ignored.
 //
 // Deliberately accepted: a missing Host in HTTP/1.1 (the gateway never routes by host, and health
 // probes often omit it), empty lines before the request line (RFC 9112 section 2.2), an Upgrade
@@ -147,10 +149,13 @@ class request_parser {
     std::uint8_t version_pos_ = 0;
     bool field_open_ = false;  // a field name was reported and its value is not complete yet
     bool expect_continue_ = false;
-    std::size_t scanned_ = 0;     // bytes of the header section already scanned
-    std::size_t header_end_ = 0;  // offset just past the blank line, once found
-    std::size_t fed_ = 0;         // bytes of the message already given to llhttp
-    const char* base_ = nullptr;  // start of the buffer given to the running llhttp_execute
+    bool keep_alive_ = false;        // as the header section asks
+    bool at_last_chunk_ = false;     // on_chunk_header paused llhttp at the last chunk
+    std::size_t trailer_start_ = 0;  // offset of a chunked message's trailer section
+    std::size_t scanned_ = 0;        // bytes of the header section already scanned
+    std::size_t header_end_ = 0;     // offset just past the blank line, once found
+    std::size_t fed_ = 0;            // bytes of the message already given to llhttp
+    const char* base_ = nullptr;     // start of the buffer given to the running llhttp_execute
 
     span method_{};
     span target_{};

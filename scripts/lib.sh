@@ -14,10 +14,23 @@ SLUICE_PACKAGES=(
     shellcheck docker-compose
 )
 
+# What the libFuzzer harnesses need on top (scripts/fuzz, and scripts/test, which runs them):
+# clang, its libFuzzer and sanitizer runtimes, and llvm-symbolizer for readable stack traces.
+SLUICE_FUZZ_PACKAGES=(clang libclang-rt-14-dev llvm)
+
 sluice_install_packages() {
+    sluice_install_missing "${SLUICE_PACKAGES[@]}"
+}
+
+sluice_install_fuzz_packages() {
+    sluice_install_missing "${SLUICE_FUZZ_PACKAGES[@]}"
+}
+
+# sluice_install_missing <package>...
+sluice_install_missing() {
     local missing=()
     local pkg
-    for pkg in "${SLUICE_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
         fi

@@ -329,6 +329,24 @@ TEST(request_parser, expect_continue_is_reported_while_the_body_is_missing) {
     EXPECT_FALSE(q.headers_complete() && q.expects_continue());
 }
 
+TEST(request_parser, trailer_fields_do_not_decide_keep_alive) {
+    // Found by tests/fuzz/http_request_fuzz.cpp. Trailers are framing only (RFC 9110 section
+    // 6.5.1): the header section said nothing about closing, so the connection stays open.
+    const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const std::string trailer : {"Connection: close\r\n", "X-A: 1\r\nconnection: CLOSE\r\n"}) {
+        const outcome o = parse_whole(head + "1\r\nx\r\n0\r\n" + trailer + "\r\n");
+        ASSERT_EQ(o.requests.size(), 1u) << o;
+        EXPECT_TRUE(o.requests[0].keep_alive) << trailer;
+        EXPECT_EQ(o.requests[0].headers.size(), 1u);
+    }
+    // And a close in the header section still closes, trailers or not.
+    const outcome closing = parse_whole(
+        "POST / HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+        "y\r\n\r\n");
+    ASSERT_EQ(closing.requests.size(), 1u) << closing;
+    EXPECT_FALSE(closing.requests[0].keep_alive);
+}
+
 TEST(request_parser, upgrade_request_is_answered_like_any_other) {
     const outcome o = parse_whole(
         "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
@@ -537,7 +555,21 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"chunk_size_not_hex",
                  cl_post + "Transfer-Encoding: chunked\r\n\r\nz\r\nabc\r\n0\r\n\r\n"},
         bad_case{"chunk_size_overflow",
-                 cl_post + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n"}));
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n"},
+        // The trailer section is held to the rules of the header section; llhttp alone accepts
+        // these (the first was found by tests/fuzz/http_request_fuzz.cpp).
+        bad_case{"trailers_end_with_bare_lf",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\n\nGET / HTTP/1.1\r\n\r\n"},
+        bad_case{"trailer_field_then_bare_lf",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\n"},
+        bad_case{"trailer_obs_fold",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"},
+        bad_case{"trailer_empty_name",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\n: 1\r\n\r\n"},
+        bad_case{"trailer_bare_lf_in_field",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n"},
+        bad_case{"trailer_bare_cr",
+                 cl_post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r2\r\n\r\n"}));
 
 INSTANTIATE_TEST_SUITE_P(
     malformed, rejected,
