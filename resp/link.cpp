@@ -38,10 +38,6 @@ std::string_view to_string(link_event::kind k) noexcept {
     return "?";
 }
 
-bool operator==(const link_event& a, const link_event& b) {
-    return a.what == b.what && a.reason == b.reason && a.outage == b.outage;
-}
-
 std::ostream& operator<<(std::ostream& os, const link_action& a) {
     os << "{";
     if (a.fail_written) os << " fail_written";

@@ -68,6 +68,8 @@ struct link_event {
     kind what;
     std::string reason;                  // lost, unreachable: why
     std::chrono::milliseconds outage{};  // restored: since the link was lost (or first tried)
+
+    friend bool operator==(const link_event&, const link_event&) = default;
 };
 
 std::string_view to_string(link_event::kind k) noexcept;
@@ -82,7 +84,6 @@ struct link_action {
 
     friend bool operator==(const link_action&, const link_action&) = default;
 };
-bool operator==(const link_event& a, const link_event& b);
 std::ostream& operator<<(std::ostream& os, const link_action& a);
 
 class link_fsm {
