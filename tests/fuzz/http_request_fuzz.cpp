@@ -33,6 +33,9 @@
 
 namespace {
 
+using sluice::fuzz::rng;
+using sluice::fuzz::seed_of;
+
 using sluice::http::parse_result;
 using sluice::http::parse_status;
 using sluice::http::parser_limits;
@@ -205,23 +208,6 @@ class feeder {
     std::string pending_;
     outcome out_;
 };
-
-struct rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        return s * 0x2545F4914F6CDD1DULL;
-    }
-};
-
-std::uint64_t seed_of(std::string_view data) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
-    for (const char c : data)
-        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-    return h | 1;
-}
 
 outcome parse_whole(std::string_view all, const parser_limits& limits) {
     feeder f{limits};

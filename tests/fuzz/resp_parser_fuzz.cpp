@@ -28,6 +28,9 @@
 
 namespace {
 
+using sluice::fuzz::rng;
+using sluice::fuzz::seed_of;
+
 using sluice::resp::adapter;
 using sluice::resp::node;
 using sluice::resp::parser;
@@ -135,25 +138,6 @@ class stream {
     std::size_t start_ = 0;
     outcome out_;
 };
-
-// xorshift64*, seeded from the input: each input always splits the same way, and a mutated input
-// splits differently.
-struct rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        return s * 0x2545F4914F6CDD1DULL;
-    }
-};
-
-std::uint64_t seed_of(std::string_view data) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
-    for (const char c : data)
-        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-    return h | 1;
-}
 
 outcome parse_whole(std::string_view all, const parser_limits& limits) {
     stream s{limits};
