@@ -459,7 +459,8 @@ int request_parser::check_headers() noexcept {
     if (hosts > 1) return fail_in_callback(400, "duplicate Host");
     // RFC 9112 section 3.2: a server must answer 400 to an HTTP/1.1 request without Host. Once
     // requests are forwarded, an upstream that routes by host must never see one without it.
-    if (hosts == 0 && llhttp_.http_minor == 1) return fail_in_callback(400, "missing Host");
+    if (hosts == 0 && llhttp_.http_minor == 1 && limits_.require_host)
+        return fail_in_callback(400, "missing Host");
     if (content_lengths != 0) {
         if (content_length > limits_.max_body_bytes) return fail_in_callback(413, "body too large");
         request_.content_length = content_length;
