@@ -83,9 +83,8 @@ std::string_view check_trailers(std::string_view s) noexcept {
 
 // What a Connection field value says, read as RFC 9110 section 7.6.1 defines it: a list of
 // case-insensitive tokens separated by commas, each with optional whitespace around it, empty
-// members allowed. llhttp 8.1 compares whole values with a few fixed spellings, so `close` with
-// trailing whitespace or after another token escaped it and the bytes after the request were
-// read as another request, while an upstream would have closed.
+// members allowed. llhttp 8.1's own reading missed `close` followed by a tab, and the bytes after
+// such a request were read as another request where an upstream would have closed.
 struct connection_tokens {
     bool close = false;
     bool keep_alive = false;
