@@ -40,9 +40,12 @@ struct request {
     std::string_view target;
     unsigned version_major = 1;
     unsigned version_minor = 1;
-    // Whether the connection may carry another request after this one (HTTP/1.1 without
-    // `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
+    // Whether the connection may carry another request after this one (HTTP/1.1 without a
+    // `close` token in Connection, or HTTP/1.0 with a `keep-alive` one; never with Upgrade).
     bool keep_alive = true;
+    // The request has an Upgrade field. It is answered as a plain request, and keep_alive is
+    // false: the bytes after it are never parsed as another request.
+    bool upgrade = false;
     bool chunked = false;
     std::optional<std::uint64_t> content_length;
     // Decoded body size: Content-Length, or the sum of the chunk sizes.

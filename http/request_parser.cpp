@@ -81,6 +81,32 @@ std::string_view check_trailers(std::string_view s) noexcept {
     }
 }
 
+// What a Connection field value says, read as RFC 9110 section 7.6.1 defines it: a list of
+// case-insensitive tokens separated by commas, each with optional whitespace around it, empty
+// members allowed. llhttp 8.1's own reading missed `close` followed by a tab, and the bytes after
+// such a request were read as another request where an upstream would have closed.
+struct connection_tokens {
+    bool close = false;
+    bool keep_alive = false;
+};
+
+void read_connection_tokens(std::string_view value, connection_tokens& t) noexcept {
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        std::string_view token = value.substr(0, comma);
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+            token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+            token.remove_suffix(1);
+        if (iequals(token, "close")) {
+            t.close = true;
+        } else if (iequals(token, "keep-alive")) {
+            t.keep_alive = true;
+        }
+    }
+}
+
 }  // namespace
 
 const llhttp_settings_t& request_parser::settings() noexcept {
@@ -137,6 +163,7 @@ void request_parser::begin_request() noexcept {
     request_.header_count = 0;
     request_.content_length.reset();
     request_.chunked = false;
+    request_.upgrade = false;
     request_.body_size = 0;
     request_.body = {};
 }
@@ -367,10 +394,9 @@ int request_parser::on_header_value_complete(llhttp_t* p) {
 
 int request_parser::on_headers_complete(llhttp_t* p) {
     auto& self = *static_cast<request_parser*>(p->data);
+    // check_headers also decides keep_alive_, from the header section alone: trailers are framing
+    // only (RFC 9110 section 6.5.1) and never decide the connection.
     const int rc = self.check_headers();
-    // Decided here, from the header section alone: llhttp would otherwise also let a Connection
-    // field among the trailers decide, and trailers are framing only (RFC 9110 section 6.5.1).
-    self.keep_alive_ = llhttp_should_keep_alive(p) != 0;
     self.phase_ = phase::body;
     return rc;
 }
@@ -384,6 +410,8 @@ int request_parser::check_headers() noexcept {
     std::size_t content_lengths = 0;
     std::size_t transfer_encodings = 0;
     std::size_t hosts = 0;
+    bool upgrade = false;
+    connection_tokens connection;
     bool chunked = false;
     bool expect_continue = false;
     std::uint64_t content_length = 0;
@@ -407,6 +435,10 @@ int request_parser::check_headers() noexcept {
             chunked = iequals(value, "chunked");
         } else if (iequals(name, "host")) {
             ++hosts;
+        } else if (iequals(name, "connection")) {
+            read_connection_tokens(value, connection);
+        } else if (iequals(name, "upgrade")) {
+            upgrade = true;
         } else if (iequals(name, "expect")) {
             expect_continue = iequals(value, "100-continue");
         }
@@ -424,11 +456,25 @@ int request_parser::check_headers() noexcept {
         }
     }
     if (hosts > 1) return fail_in_callback(400, "duplicate Host");
+    // RFC 9112 section 3.2: a server must answer 400 to an HTTP/1.1 request without Host. Once
+    // requests are forwarded, an upstream that routes by host must never see one without it.
+    if (hosts == 0 && llhttp_.http_minor == 1 && limits_.require_host)
+        return fail_in_callback(400, "missing Host");
     if (content_lengths != 0) {
         if (content_length > limits_.max_body_bytes) return fail_in_callback(413, "body too large");
         request_.content_length = content_length;
     }
     request_.chunked = chunked;
+    // Any Upgrade field closes the connection after the response, with or without `upgrade` in
+    // Connection and in either version. Whether the protocol switches is the upstream's choice
+    // (RFC 9110 section 7.8 wants `Connection: upgrade`, not every server checks), and after a
+    // switch the bytes that follow are not HTTP: parsing them as a next request would read the
+    // stream differently from an upstream that switched. llhttp itself stops there
+    // (HPE_PAUSED_UPGRADE) when Connection lists upgrade. Until upgrades are relayed, the request
+    // is answered as a plain one and nothing after it is read as a request.
+    request_.upgrade = upgrade;
+    keep_alive_ =
+        !connection.close && !upgrade && (llhttp_.http_minor == 1 || connection.keep_alive);
     expect_continue_ = expect_continue && (chunked || content_length != 0);
     return 0;
 }

@@ -183,8 +183,9 @@ const std::string chunked_request =
     "\r\n";
 
 std::string many_headers_request(std::size_t count) {
-    std::string r = "GET /many HTTP/1.1\r\n";
-    for (std::size_t i = 0; i < count; ++i) {
+    // Host is one of the `count` fields.
+    std::string r = "GET /many HTTP/1.1\r\nHost: h\r\n";
+    for (std::size_t i = 1; i < count; ++i) {
         r += "X-Header-" + std::to_string(i) + ": value-" + std::to_string(i) + "\r\n";
     }
     return r + "\r\n";
@@ -249,7 +250,7 @@ TEST(request_parser, header_lookup_is_case_insensitive_first_match) {
 }
 
 TEST(request_parser, post_body_is_framed_and_visible) {
-    const outcome o = parse_whole(post_request + "GET /next HTTP/1.1\r\n");
+    const outcome o = parse_whole(post_request + "GET /next HTTP/1.1\r\nHost: h\r\n");
     ASSERT_EQ(o.requests.size(), 1u);
     EXPECT_EQ(o.requests[0].content_length, 27u);
     EXPECT_EQ(o.requests[0].body_size, 27u);
@@ -289,7 +290,7 @@ TEST(request_parser, pipelined_requests_come_out_one_per_call_in_order) {
 }
 
 TEST(request_parser, empty_lines_before_a_request_are_skipped) {
-    const outcome o = parse_whole("\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    const outcome o = parse_whole("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
     ASSERT_EQ(o.requests.size(), 1u);
     EXPECT_EQ(o.requests[0].target, "/");
 }
@@ -300,10 +301,10 @@ TEST(request_parser, keep_alive_follows_version_and_connection) {
         EXPECT_EQ(o.requests.size(), 1u) << bytes << o;
         return !o.requests.empty() && o.requests[0].keep_alive;
     };
-    EXPECT_TRUE(keep_alive("GET / HTTP/1.1\r\n\r\n"));
-    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
-    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nconnection: CLOSE\r\n\r\n"));
-    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"));
+    EXPECT_TRUE(keep_alive("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nHost: h\r\nconnection: CLOSE\r\n\r\n"));
+    EXPECT_FALSE(keep_alive("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n"));
     EXPECT_FALSE(keep_alive("GET / HTTP/1.0\r\n\r\n"));
     EXPECT_TRUE(keep_alive("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
     EXPECT_TRUE(keep_alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
@@ -314,7 +315,8 @@ TEST(request_parser, keep_alive_follows_version_and_connection) {
 
 TEST(request_parser, expect_continue_is_reported_while_the_body_is_missing) {
     request_parser p;
-    std::string bytes = "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+    std::string bytes =
+        "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
     EXPECT_EQ(p.parse(bytes).status, parse_status::need_more);
     EXPECT_TRUE(p.headers_complete());
     EXPECT_TRUE(p.expects_continue());
@@ -323,7 +325,7 @@ TEST(request_parser, expect_continue_is_reported_while_the_body_is_missing) {
     EXPECT_FALSE(p.expects_continue());
 
     request_parser q;
-    EXPECT_EQ(q.parse("POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n").status,
+    EXPECT_EQ(q.parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n").status,
               parse_status::need_more);
     EXPECT_FALSE(q.expects_continue());
     EXPECT_FALSE(q.headers_complete() && q.expects_continue());
@@ -332,46 +334,108 @@ TEST(request_parser, expect_continue_is_reported_while_the_body_is_missing) {
 TEST(request_parser, trailer_fields_do_not_decide_keep_alive) {
     // Found by tests/fuzz/http_request_fuzz.cpp. Trailers are framing only (RFC 9110 section
     // 6.5.1): the header section said nothing about closing, so the connection stays open.
-    const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (const std::string trailer : {"Connection: close\r\n", "X-A: 1\r\nconnection: CLOSE\r\n"}) {
         const outcome o = parse_whole(head + "1\r\nx\r\n0\r\n" + trailer + "\r\n");
         ASSERT_EQ(o.requests.size(), 1u) << o;
         EXPECT_TRUE(o.requests[0].keep_alive) << trailer;
-        EXPECT_EQ(o.requests[0].headers.size(), 1u);
+        EXPECT_EQ(o.requests[0].headers.size(), 2u);
     }
     // And a close in the header section still closes, trailers or not.
     const outcome closing = parse_whole(
-        "POST / HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+        "POST / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n0\r\nX: "
         "y\r\n\r\n");
     ASSERT_EQ(closing.requests.size(), 1u) << closing;
     EXPECT_FALSE(closing.requests[0].keep_alive);
 }
 
-TEST(request_parser, upgrade_request_is_answered_like_any_other) {
-    const outcome o = parse_whole(
-        "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
-        "GET /after HTTP/1.1\r\n\r\n");
-    ASSERT_EQ(o.requests.size(), 2u) << o;
-    EXPECT_EQ(o.requests[1].target, "/after");
+TEST(request_parser, connection_is_a_token_list) {
+    // RFC 9110 section 7.6.1: comma-separated, case-insensitive tokens with OWS around each. A
+    // close llhttp 8.1 missed let the bytes after the request be parsed as another request.
+    auto closes = [](const std::string& field) {
+        const outcome o = parse_whole("GET / HTTP/1.1\r\nHost: h\r\n" + field +
+                                      "\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_GE(o.requests.size(), 1u) << field << o;
+        return !o.requests.empty() && !o.requests[0].keep_alive;
+    };
+    EXPECT_TRUE(closes("Connection: close\t"));
+    EXPECT_TRUE(closes("Connection: close \t "));
+    EXPECT_TRUE(closes("Connection:\tclose"));
+    EXPECT_TRUE(closes("Connection: keep-alive, close"));
+    EXPECT_TRUE(closes("Connection: keep-alive,close"));
+    EXPECT_TRUE(closes("Connection: TE ,\tClOsE\t, x"));
+    EXPECT_TRUE(closes("Connection: ,, close,"));
+    EXPECT_TRUE(closes("Connection: keep-alive\r\nConnection: close"));
+    EXPECT_FALSE(closes("Connection: closed"));
+    EXPECT_FALSE(closes("Connection: close-ish, x-close"));
+    EXPECT_FALSE(closes("X-Connection: close"));
+
+    auto keeps_1_0 = [](const std::string& field) {
+        const outcome o = parse_whole("GET / HTTP/1.0\r\n" + field + "\r\n\r\n");
+        EXPECT_EQ(o.requests.size(), 1u) << field << o;
+        return !o.requests.empty() && o.requests[0].keep_alive;
+    };
+    EXPECT_TRUE(keeps_1_0("Connection: keep-alive\t"));
+    EXPECT_TRUE(keeps_1_0("Connection: TE, KEEP-ALIVE "));
+    EXPECT_FALSE(keeps_1_0("Connection: keep-alive, close"));
+    EXPECT_FALSE(keeps_1_0("Connection: keep-alives"));
+}
+
+TEST(request_parser, http_1_1_without_host_is_refused) {
+    // RFC 9112 section 3.2.
+    const outcome o = parse_whole("GET / HTTP/1.1\r\nX-A: b\r\n\r\n");
+    EXPECT_TRUE(o.requests.empty()) << o;
+    EXPECT_EQ(o.last, parse_status::error);
+    EXPECT_EQ(o.http_status, 400u);
+    EXPECT_EQ(o.reason, "missing Host");
+    // An empty Host is what a request for a target without an authority sends: accepted.
+    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nHost:\r\n\r\n").requests.size(), 1u);
+    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nhOsT: h\r\n\r\n").requests.size(), 1u);
+    // HTTP/1.0 has no Host requirement.
+    EXPECT_EQ(parse_whole("GET / HTTP/1.0\r\n\r\n").requests.size(), 1u);
+}
+
+TEST(request_parser, upgrade_request_is_answered_and_nothing_after_it_is_parsed) {
+    for (const std::string head : {
+             "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+             "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, keep-alive\r\nUpgrade: "
+             "ws\r\n\r\n",
+             // Without `upgrade` in Connection too: whether to switch is the upstream's call.
+             "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",
+             "GET /ws HTTP/1.0\r\nConnection: keep-alive, upgrade\r\nUpgrade: ws\r\n\r\n",
+             "POST /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
+             "Content-Length: 4\r\n\r\nabcd",
+         }) {
+        // keep_alive false is what makes the connection stop reading after this request.
+        const outcome o = parse_whole(head + "GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+        ASSERT_GE(o.requests.size(), 1u) << head << o;
+        EXPECT_EQ(o.requests[0].target, "/ws");
+        EXPECT_FALSE(o.requests[0].keep_alive) << head;
+        EXPECT_EQ(o.requests[0].consumed, head.size());
+    }
+    const outcome plain = parse_whole("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n");
+    ASSERT_EQ(plain.requests.size(), 1u) << plain;
+    EXPECT_TRUE(plain.requests[0].keep_alive);
 }
 
 TEST(request_parser, error_is_sticky_until_reset) {
     request_parser p;
-    const parse_result bad = p.parse("GET / HTTP/1.1\r\nX : y\r\n\r\n");
+    const parse_result bad = p.parse("GET / HTTP/1.1\r\nHost: h\r\nX : y\r\n\r\n");
     ASSERT_EQ(bad.status, parse_status::error);
     EXPECT_EQ(bad.http_status, 400u);
-    const parse_result again = p.parse("GET / HTTP/1.1\r\n\r\n");
+    const parse_result again = p.parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_EQ(again.status, parse_status::error);
     EXPECT_EQ(again.http_status, 400u);
     p.reset();
-    EXPECT_EQ(p.parse("GET / HTTP/1.1\r\n\r\n").status, parse_status::ready);
+    EXPECT_EQ(p.parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n").status, parse_status::ready);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Limits
 
 std::string request_with_header_section_of(std::size_t total) {
-    const std::string head = "GET / HTTP/1.1\r\nX-Pad: ";
+    const std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ";
     const std::string tail = "\r\n\r\n";
     return head + std::string(total - head.size() - tail.size(), 'a') + tail;
 }
@@ -391,7 +455,7 @@ TEST(request_parser_limits, header_section_over_8_kib_is_431) {
 
 TEST(request_parser_limits, unfinished_header_section_is_431_as_soon_as_it_passes_8_kib) {
     feeder f;
-    const std::string start = "GET / HTTP/1.1\r\nX-Pad: " + std::string(8100, 'a');
+    const std::string start = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + std::string(8100, 'a');
     f.feed(start);
     EXPECT_EQ(f.result().last, parse_status::need_more);
     f.feed(std::string(100, 'b'));
@@ -414,17 +478,17 @@ TEST(request_parser_limits, sixty_four_headers_pass_sixty_five_are_431) {
 }
 
 TEST(request_parser_limits, content_length_over_1_mib_is_413_before_the_body_arrives) {
-    const outcome o = parse_whole("POST / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n");
+    const outcome o = parse_whole("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n");
     EXPECT_EQ(o.last, parse_status::error);
     EXPECT_EQ(o.http_status, 413u);
     const outcome huge =
-        parse_whole("POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n");
+        parse_whole("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n");
     EXPECT_EQ(huge.http_status, 413u);
 }
 
 TEST(request_parser_limits, body_of_exactly_1_mib_is_accepted) {
     const std::size_t n = 1024 * 1024;
-    const std::string bytes = "POST / HTTP/1.1\r\nContent-Length: " + std::to_string(n) +
+    const std::string bytes = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(n) +
                               "\r\n\r\n" + std::string(n, 'z');
     const outcome o = parse_whole(bytes);
     ASSERT_EQ(o.requests.size(), 1u) << o;
@@ -434,12 +498,12 @@ TEST(request_parser_limits, body_of_exactly_1_mib_is_accepted) {
 TEST(request_parser_limits, chunked_body_over_1_mib_is_413_at_the_chunk_that_crosses) {
     // One announced chunk too large: refused before its data.
     const outcome one =
-        parse_whole("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n");
+        parse_whole("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n");
     EXPECT_EQ(one.http_status, 413u);
 
     // Exactly 1 MiB in two chunks is fine; one more byte is not.
     const std::string half(512 * 1024, 'q');
-    const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     const std::string two = head + "80000\r\n" + half + "\r\n80000\r\n" + half + "\r\n";
     const outcome exact = parse_whole(two + "0\r\n\r\n");
     ASSERT_EQ(exact.requests.size(), 1u) << exact;
@@ -450,7 +514,7 @@ TEST(request_parser_limits, chunked_body_over_1_mib_is_413_at_the_chunk_that_cro
 
 TEST(request_parser_limits, chunk_framing_is_bounded_too) {
     const parser_limits small{1024, 1024, 256};
-    std::string bytes = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string bytes = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     // One-byte chunks: 6 bytes on the wire per body byte, far past body + framing allowance.
     for (int i = 0; i < 400; ++i)
         bytes += "1\r\nx\r\n";
@@ -483,6 +547,9 @@ TEST_P(rejected, with_400_at_every_split_point) {
     const outcome whole = parse_whole(bytes);
     ASSERT_EQ(whole.last, parse_status::error) << whole;
     EXPECT_EQ(whole.http_status, 400u) << whole.reason;
+    // Each case carries a Host (or fails before one would be looked for) so that it is refused
+    // for what it tests.
+    EXPECT_NE(whole.reason, "missing Host");
     EXPECT_TRUE(whole.requests.empty());
     for (std::size_t at = 0; at <= bytes.size(); ++at) {
         const outcome split = parse_split(bytes, at);

@@ -577,6 +577,53 @@ TEST_F(server_fixture, connection_close_and_http_1_0) {
     }
 }
 
+TEST_F(server_fixture, connection_close_among_tokens_or_with_trailing_whitespace_closes) {
+    start();
+    for (const std::string field : {"Connection: close\t\r\n", "Connection: keep-alive, CLOSE\r\n",
+                                    "Connection: te,close \r\n"}) {
+        client c(port_);
+        ASSERT_TRUE(c.send(get("/bye", field) + get("/never")));
+        const auto r = c.read_reply();
+        ASSERT_TRUE(r) << field;
+        EXPECT_EQ(r->body, "GET /bye");
+        EXPECT_TRUE(r->has("Connection: close")) << field;
+        EXPECT_TRUE(c.closed_within(2s)) << field;
+        EXPECT_TRUE(c.unread().empty()) << field << c.unread();
+    }
+    EXPECT_EQ(handler_.calls.load(), 3);
+}
+
+TEST_F(server_fixture, upgrade_request_is_answered_then_the_connection_closes) {
+    start();
+    for (const std::string fields :
+         {"Connection: Upgrade\r\nUpgrade: websocket\r\n", "Upgrade: h2c\r\n"}) {
+        client c(port_);
+        // The bytes after the request could be another protocol: never parsed as a request.
+        ASSERT_TRUE(c.send(get("/ws", fields) + get("/never")));
+        const auto r = c.read_reply();
+        ASSERT_TRUE(r) << fields;
+        EXPECT_EQ(r->status, 200u);
+        EXPECT_EQ(r->body, "GET /ws");
+        EXPECT_TRUE(r->has("Connection: close")) << fields;
+        EXPECT_TRUE(c.closed_within(2s)) << fields;
+        EXPECT_TRUE(c.unread().empty()) << fields << c.unread();
+    }
+    EXPECT_EQ(handler_.calls.load(), 2);
+}
+
+TEST_F(server_fixture, http_1_1_request_without_host_gets_400_then_close) {
+    start();
+    client c(port_);
+    ASSERT_TRUE(c.send("GET /nohost HTTP/1.1\r\n\r\n" + get("/never")));
+    const auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400u);
+    EXPECT_TRUE(r->has("Connection: close"));
+    EXPECT_TRUE(c.closed_within(2s));
+    EXPECT_TRUE(c.unread().empty()) << c.unread();
+    EXPECT_EQ(handler_.calls.load(), 0);
+}
+
 TEST_F(server_fixture, head_response_has_no_body) {
     start();
     client c(port_);
