@@ -155,7 +155,7 @@ std::size_t write_request_head(std::string& out, const upstream_request& r) {
     out.append("X-Forwarded-For: ");
     if (r.peer_trusted) {
         for (const header& h : r.fields) {
-            if (!iequals(h.name, "x-forwarded-for")) continue;
+            if (!iequals(h.name, "x-forwarded-for") || is_hop_by_hop(h.name, r.fields)) continue;
             any_token(h.value, [&](std::string_view hop) {
                 out.append(hop);
                 out.append(", ");

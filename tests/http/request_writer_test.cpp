@@ -116,6 +116,13 @@ TEST(request_writer, a_trusted_peer_is_appended_and_its_forwarding_fields_kept) 
     EXPECT_EQ(f.head.find("X-Forwarded-Host"), f.head.rfind("X-Forwarded-Host"));
     EXPECT_EQ(f.head.find("X-Forwarded-For"), f.head.rfind("X-Forwarded-For"));
 
+    // A field the trusted hop marked as its own is not forwarded, X-Forwarded-For included.
+    const forwarded marked(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-For\r\n"
+        "X-Forwarded-For: 1.2.3.4\r\n\r\n",
+        "10.0.0.2", true);
+    EXPECT_TRUE(marked.has("X-Forwarded-For: 10.0.0.2"));
+
     const forwarded bare("GET / HTTP/1.1\r\nHost: h\r\n\r\n", "2001:db8::1", true);
     EXPECT_TRUE(bare.has("X-Forwarded-For: 2001:db8::1"));
     EXPECT_TRUE(bare.has("X-Forwarded-Proto: http"));
