@@ -80,6 +80,15 @@ bool dropped_in_transit(std::string_view name, std::span<const header> fields) n
     return iequals(name, "content-length") || is_hop_by_hop(name, fields);
 }
 
+// Our rate-limit fields replace the upstream's fields of the same name: a client reading two
+// X-RateLimit-Remaining values could not tell which limit applies.
+bool named_in(std::string_view name, std::span<const header> fields) noexcept {
+    for (const header& h : fields) {
+        if (iequals(h.name, name)) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name, std::span<const header> fields) noexcept {
@@ -182,7 +191,8 @@ std::size_t write_response_head(std::string& out, const relayed_response& r) {
     out.append(r.reason.empty() ? reason_phrase(status) : r.reason);
     out.append("\r\n");
     for (const header& h : r.fields) {
-        if (!dropped_in_transit(h.name, r.fields)) append_field(out, h.name, h.value);
+        if (dropped_in_transit(h.name, r.fields) || named_in(h.name, r.extra)) continue;
+        append_field(out, h.name, h.value);
     }
     for (const header& h : r.extra)
         append_field(out, h.name, h.value);

@@ -55,7 +55,9 @@ struct relayed_response {
     unsigned status = 200;
     std::string_view reason;         // the upstream's; empty is written as reason_phrase(status)
     std::span<const header> fields;  // the upstream's, hop-by-hop and framing fields included
-    std::span<const header> extra;   // ours, written after them (the rate-limit headers)
+    // Ours, written after them (the rate-limit headers); an upstream field of the same name is
+    // not relayed.
+    std::span<const header> extra;
     body_length body = body_length::none;
     // With body_length::known; also what a HEAD or 304 response announces.
     std::uint64_t content_length = 0;

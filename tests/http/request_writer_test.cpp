@@ -243,6 +243,17 @@ TEST(request_writer, response_head_relays_end_to_end_fields_and_adds_ours) {
               "Connection: close\r\n\r\n");
 }
 
+TEST(request_writer, our_rate_limit_fields_replace_the_upstreams) {
+    const header fields[] = {{"x-ratelimit-remaining", "99"}, {"X-Other", "1"}};
+    const header extra[] = {{"X-RateLimit-Remaining", "4"}};
+    relayed_response r;
+    r.fields = fields;
+    r.extra = extra;
+    std::string out;
+    write_response_head(out, r);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nX-Other: 1\r\nX-RateLimit-Remaining: 4\r\n\r\n");
+}
+
 TEST(request_writer, a_websocket_101_keeps_its_upgrade_fields) {
     const header fields[] = {{"Connection", "Upgrade"},
                              {"Upgrade", "websocket"},
