@@ -6,7 +6,9 @@
 #include <string>
 
 #include "http/request_parser.hpp"
+#include "http/request_writer.hpp"
 #include "http/response.hpp"
+#include "http/response_parser.hpp"
 
 namespace {
 
@@ -124,5 +126,84 @@ void BM_write_response_head(benchmark::State& state) {
     state.SetLabel(std::to_string(out.size()) + " B head");
 }
 BENCHMARK(BM_write_response_head);
+
+// An upstream's answer to an API call: about 400 bytes of head with 10 fields and a small JSON
+// body, parsed head, body and end, as the proxy path will.
+const std::string typical_upstream_response =
+    "HTTP/1.1 200 OK\r\n"
+    "Date: Tue, 01 Dec 2026 12:00:00 GMT\r\n"
+    "Server: nginx/1.25.3\r\n"
+    "Content-Type: application/json; charset=utf-8\r\n"
+    "Content-Length: 64\r\n"
+    "Connection: keep-alive\r\n"
+    "Cache-Control: no-store\r\n"
+    "Vary: Accept-Encoding\r\n"
+    "X-Request-Id: 3f2b9c1e-7d4a-4e8b-9f6a-2c1d0e5b7a99\r\n"
+    "Strict-Transport-Security: max-age=31536000\r\n"
+    "ETag: \"5d8c72a5edda8d6a\"\r\n"
+    "\r\n" +
+    std::string(64, 'j');
+
+void parse_upstream(benchmark::State& state, const std::string& bytes) {
+    sluice::http::response_parser parser;
+    for (auto _ : state) {
+        parser.expect_response_to("GET");
+        std::string_view rest = bytes;
+        std::size_t body = 0;
+        for (;;) {
+            const sluice::http::response_step s = parser.parse(rest);
+            if (s.event == sluice::http::response_event::error ||
+                s.event == sluice::http::response_event::need_more) {
+                state.SkipWithError("response did not parse");
+                return;
+            }
+            body += s.body.size();
+            rest.remove_prefix(s.consumed);
+            if (s.event == sluice::http::response_event::done) break;
+        }
+        benchmark::DoNotOptimize(body);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes.size()));
+    state.SetLabel(std::to_string(bytes.size()) + " B");
+}
+
+void BM_parse_upstream_response(benchmark::State& state) {
+    parse_upstream(state, typical_upstream_response);
+}
+BENCHMARK(BM_parse_upstream_response);
+
+void BM_parse_upstream_chunked(benchmark::State& state) {
+    parse_upstream(state,
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n20\r\n" +
+                       std::string(32, 'c') + "\r\n20\r\n" + std::string(32, 'c') +
+                       "\r\n0\r\n\r\n");
+}
+BENCHMARK(BM_parse_upstream_chunked);
+
+// The head Sluice sends upstream for typical_get from a trusted front proxy, into a warm buffer.
+void BM_write_forwarded_request_head(benchmark::State& state) {
+    const std::string with_xff =
+        "GET /api/v1/orders?id=42 HTTP/1.1\r\n"
+        "X-Forwarded-For: 198.51.100.4\r\n" +
+        typical_get.substr(typical_get.find("\r\n") + 2);
+    request_parser parser;
+    if (parser.parse(with_xff).status != parse_status::ready) {
+        state.SkipWithError("request did not parse");
+        return;
+    }
+    const sluice::http::upstream_request up =
+        sluice::http::upstream_request_for(parser.current(), "/backend", "10.0.0.7", true);
+    std::string out;
+    for (auto _ : state) {
+        out.clear();
+        sluice::http::write_request_head(out, up);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.SetLabel(std::to_string(out.size()) + " B head");
+}
+BENCHMARK(BM_write_forwarded_request_head);
 
 }  // namespace

@@ -1,85 +1,12 @@
 #include "http/request_parser.hpp"
 
 #include <algorithm>
-#include <limits>
+
+#include "http/header_rules.hpp"
 
 namespace sluice::http {
 
 namespace {
-
-// tchar from RFC 9110 section 5.6.2: the only bytes allowed in a method or a field name.
-constexpr std::array<bool, 256> make_tchar_table() {
-    std::array<bool, 256> t{};
-    for (int c = '0'; c <= '9'; ++c)
-        t[c] = true;
-    for (int c = 'a'; c <= 'z'; ++c)
-        t[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c)
-        t[c] = true;
-    for (char c : std::string_view("!#$%&'*+-.^_`|~"))
-        t[static_cast<unsigned char>(c)] = true;
-    return t;
-}
-constexpr std::array<bool, 256> tchar = make_tchar_table();
-
-constexpr bool is_target_char(unsigned char c) noexcept {
-    return c > 0x20 && c < 0x7f;
-}
-
-// field-vchar, SP, HTAB and obs-text; everything else (CTLs, DEL) is refused in a value.
-constexpr bool is_value_char(unsigned char c) noexcept {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-constexpr bool is_digit(unsigned char c) noexcept {
-    return c >= '0' && c <= '9';
-}
-
-constexpr std::string_view http_version_pattern = "HTTP/d.d";
-
-// The reason for a byte the scanner refuses: line-ending misuse gets its own words because those
-// are the smuggling attempts worth recognising in a log.
-std::string_view byte_reason(unsigned char c, std::string_view otherwise) noexcept {
-    if (c == '\n') return "bare LF in header section";
-    if (c == '\r') return "CR not followed by LF";
-    return otherwise;
-}
-
-// The trailer section of a chunked message, from the byte after the last chunk's size line to the
-// end of the message, by the rules the header section is held to: field lines of a token, ':'
-// and a value, each ended by CRLF, then CRLF. Returns why not, or an empty view. llhttp alone
-// accepts a bare LF ending the section, obs-fold and an empty field name there, which a front
-// proxy could read as a different end of the message.
-std::string_view check_trailers(std::string_view s) noexcept {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
-    std::size_t i = 0;
-    const auto crlf = [&]() noexcept -> std::string_view {
-        if (i + 1 >= s.size() || bytes[i + 1] != '\n') return "CR not followed by LF";
-        i += 2;
-        return {};
-    };
-    for (;;) {
-        if (i == s.size()) return "unterminated trailer section";
-        const unsigned char c = bytes[i];
-        if (c == '\r') {
-            if (const auto bad = crlf(); !bad.empty()) return bad;
-            return i == s.size() ? std::string_view{} : "bytes after trailer section";
-        }
-        if (c == '\n') return "bare LF in trailer section";
-        if (c == ' ' || c == '\t') return "obs-fold (line folding) in trailer section";
-        const std::size_t name = i;
-        while (i < s.size() && tchar[bytes[i]])
-            ++i;
-        if (i == name || i == s.size() || bytes[i] != ':') return "invalid trailer field";
-        ++i;
-        while (i < s.size() && bytes[i] != '\r' && bytes[i] != '\n') {
-            if (!is_value_char(bytes[i])) return "invalid trailer field";
-            ++i;
-        }
-        if (i == s.size() || bytes[i] == '\n') return "bare LF in trailer section";
-        if (const auto bad = crlf(); !bad.empty()) return bad;
-    }
-}
 
 // What a Connection field value says, read as RFC 9110 section 7.6.1 defines it: a list of
 // case-insensitive tokens separated by commas, each with optional whitespace around it, empty
@@ -144,15 +71,12 @@ void request_parser::begin_request() noexcept {
     // previous request did (Connection: close, an upgrade) leaks into the next one.
     llhttp_reset(&llhttp_);
     phase_ = phase::headers;
-    scan_ = scan::start;
-    version_pos_ = 0;
+    scanner_.reset();
     field_open_ = false;
     expect_continue_ = false;
     keep_alive_ = false;
     at_last_chunk_ = false;
     trailer_start_ = 0;
-    scanned_ = 0;
-    header_end_ = 0;
     fed_ = 0;
     method_ = {};
     target_ = {};
@@ -187,10 +111,10 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
     if (phase_ == phase::failed) return {parse_status::error, 0, error_status_, error_reason_};
     if (phase_ == phase::done) begin_request();
 
-    if (phase_ == phase::headers && header_end_ == 0) {
+    if (phase_ == phase::headers && scanner_.end() == 0) {
         if (!scan_headers(buf)) return fail(error_status_, error_reason_);
-        if (header_end_ == 0) {
-            if (scanned_ >= limits_.max_header_bytes) {
+        if (scanner_.end() == 0) {
+            if (scanner_.scanned() >= limits_.max_header_bytes) {
                 return fail(431, "header section too large");
             }
             return {};
@@ -217,7 +141,7 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
             const auto end = static_cast<std::size_t>(llhttp_get_error_pos(&llhttp_) - buf.data());
             if (request_.chunked) {
                 const std::string_view bad =
-                    check_trailers(buf.substr(trailer_start_, end - trailer_start_));
+                    rules::check_trailers(buf.substr(trailer_start_, end - trailer_start_));
                 if (!bad.empty()) return fail(400, bad);
             }
             build_request(buf);
@@ -237,103 +161,10 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
 }
 
 bool request_parser::scan_headers(std::string_view buf) noexcept {
-    const std::size_t limit = std::min(buf.size(), limits_.max_header_bytes);
-    const auto* bytes = reinterpret_cast<const unsigned char*>(buf.data());
-    auto refuse = [this](unsigned char c, std::string_view reason) {
-        error_status_ = 400;
-        error_reason_ = byte_reason(c, reason);
-        return false;
-    };
-    std::size_t i = scanned_;
-    for (; i < limit; ++i) {
-        const unsigned char c = bytes[i];
-        switch (scan_) {
-            case scan::start:
-                if (c == '\r') {
-                    scan_ = scan::start_lf;
-                } else if (tchar[c]) {
-                    scan_ = scan::method;
-                } else {
-                    return refuse(c, "invalid request line");
-                }
-                break;
-            case scan::start_lf:
-                if (c != '\n') return refuse('\r', {});
-                scan_ = scan::start;
-                break;
-            case scan::method:
-                if (c == ' ') {
-                    scan_ = scan::target;
-                    version_pos_ = 0;
-                } else if (!tchar[c]) {
-                    return refuse(c, "invalid method");
-                }
-                break;
-            case scan::target:
-                // version_pos_ counts target bytes here, only to refuse an empty target.
-                if (is_target_char(c)) {
-                    version_pos_ = 1;
-                } else if (c == ' ' && version_pos_ != 0) {
-                    scan_ = scan::version;
-                    version_pos_ = 0;
-                } else {
-                    return refuse(c, "invalid request target");
-                }
-                break;
-            case scan::version:
-                if (version_pos_ == http_version_pattern.size()) {
-                    if (c != '\r') return refuse(c, "invalid HTTP version");
-                    scan_ = scan::line_lf;
-                } else {
-                    const char want = http_version_pattern[version_pos_];
-                    if (want == 'd' ? !is_digit(c) : c != static_cast<unsigned char>(want)) {
-                        return refuse(c, "invalid HTTP version");
-                    }
-                    ++version_pos_;
-                }
-                break;
-            case scan::line_lf:
-                if (c != '\n') return refuse('\r', {});
-                scan_ = scan::line_start;
-                break;
-            case scan::line_start:
-                if (c == '\r') {
-                    scan_ = scan::end_lf;
-                } else if (c == ' ' || c == '\t') {
-                    return refuse(c, "obs-fold (line folding) in header section");
-                } else if (tchar[c]) {
-                    scan_ = scan::name;
-                } else {
-                    return refuse(c, c == ':' ? "empty header name" : "invalid header name");
-                }
-                break;
-            case scan::name:
-                if (c == ':') {
-                    scan_ = scan::value;
-                } else if (c == ' ' || c == '\t') {
-                    return refuse(c, "whitespace between header name and colon");
-                } else if (c == '\r') {
-                    return refuse(0, "header line without colon");
-                } else if (!tchar[c]) {
-                    return refuse(c, "invalid header name");
-                }
-                break;
-            case scan::value:
-                if (c == '\r') {
-                    scan_ = scan::line_lf;
-                } else if (!is_value_char(c)) {
-                    return refuse(c, "invalid header value");
-                }
-                break;
-            case scan::end_lf:
-                if (c != '\n') return refuse('\r', {});
-                header_end_ = i + 1;
-                scanned_ = i + 1;
-                return true;
-        }
-    }
-    scanned_ = i;
-    return true;
+    if (scanner_.scan(buf, limits_.max_header_bytes)) return true;
+    error_status_ = 400;
+    error_reason_ = scanner_.reason();
+    return false;
 }
 
 void request_parser::extend(span& s, const char* at, std::size_t n) noexcept {
@@ -407,33 +238,23 @@ int request_parser::check_headers() noexcept {
     }
     if (llhttp_.method == HTTP_CONNECT) return fail_in_callback(400, "CONNECT is not supported");
 
-    std::size_t content_lengths = 0;
-    std::size_t transfer_encodings = 0;
+    rules::framing_fields framing;
     std::size_t hosts = 0;
     bool upgrade = false;
     connection_tokens connection;
-    bool chunked = false;
     bool expect_continue = false;
-    std::uint64_t content_length = 0;
     for (std::size_t i = 0; i < field_count_; ++i) {
         const std::string_view name(base_ + fields_[i].name.offset, fields_[i].name.length);
         const std::string_view value(base_ + fields_[i].value.offset, fields_[i].value.length);
-        if (iequals(name, "content-length")) {
-            ++content_lengths;
-            if (value.empty()) return fail_in_callback(400, "invalid Content-Length");
-            content_length = 0;
-            for (const char ch : value) {
-                const auto c = static_cast<unsigned char>(ch);
-                if (!is_digit(c)) return fail_in_callback(400, "invalid Content-Length");
-                if (content_length > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) {
-                    return fail_in_callback(413, "body too large");
-                }
-                content_length = content_length * 10 + (c - '0');
-            }
-        } else if (iequals(name, "transfer-encoding")) {
-            ++transfer_encodings;
-            chunked = iequals(value, "chunked");
-        } else if (iequals(name, "host")) {
+        switch (framing.add(name, value)) {
+            case rules::framing_fields::verdict::invalid_length:
+                return fail_in_callback(400, "invalid Content-Length");
+            case rules::framing_fields::verdict::length_overflow:
+                return fail_in_callback(413, "body too large");
+            case rules::framing_fields::verdict::ok:
+                break;
+        }
+        if (iequals(name, "host")) {
             ++hosts;
         } else if (iequals(name, "connection")) {
             read_connection_tokens(value, connection);
@@ -443,18 +264,16 @@ int request_parser::check_headers() noexcept {
             expect_continue = iequals(value, "100-continue");
         }
     }
-    if (content_lengths > 1) return fail_in_callback(400, "duplicate Content-Length");
-    if (transfer_encodings != 0) {
-        if (content_lengths != 0) {
-            return fail_in_callback(400, "both Content-Length and Transfer-Encoding");
-        }
-        if (transfer_encodings > 1) return fail_in_callback(400, "repeated Transfer-Encoding");
-        if (!chunked) return fail_in_callback(400, "Transfer-Encoding other than chunked");
-        // RFC 9112 section 6.1: HTTP/1.0 has no chunked framing to agree on.
-        if (llhttp_.http_minor == 0) {
-            return fail_in_callback(400, "Transfer-Encoding in an HTTP/1.0 request");
-        }
+    if (const std::string_view bad = framing.check(); !bad.empty()) {
+        return fail_in_callback(400, bad);
     }
+    // RFC 9112 section 6.1: HTTP/1.0 has no chunked framing to agree on.
+    if (framing.has_transfer_encoding() && llhttp_.http_minor == 0) {
+        return fail_in_callback(400, "Transfer-Encoding in an HTTP/1.0 request");
+    }
+    const bool chunked = framing.chunked();
+    const std::uint64_t content_length = framing.content_length();
+    const std::size_t content_lengths = framing.content_lengths();
     if (hosts > 1) return fail_in_callback(400, "duplicate Host");
     // RFC 9112 section 3.2: a server must answer 400 to an HTTP/1.1 request without Host. Once
     // requests are forwarded, an upstream that routes by host must never see one without it.
@@ -516,7 +335,7 @@ void request_parser::build_request(std::string_view buf) noexcept {
         r.body = {};
     } else {
         r.body_size = r.content_length.value_or(0);
-        r.body = buf.substr(header_end_, static_cast<std::size_t>(r.body_size));
+        r.body = buf.substr(scanner_.end(), static_cast<std::size_t>(r.body_size));
     }
 }
 

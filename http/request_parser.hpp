@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "http/header_rules.hpp"
 #include "http/request.hpp"
 
 namespace sluice::http {
@@ -102,19 +103,6 @@ class request_parser {
 
   private:
     enum class phase : std::uint8_t { headers, body, done, failed };
-    // States of the header-section scanner, one byte at a time.
-    enum class scan : std::uint8_t {
-        start,       // before the request line (empty lines are skipped)
-        start_lf,    // CR seen before the request line
-        method,      // tchar until SP
-        target,      // visible ASCII until SP; version_pos_ notes whether any was seen
-        version,     // "HTTP/d.d", position in version_pos_
-        line_lf,     // CR seen at the end of the request line or of a field line
-        line_start,  // first byte of a field line, or CR of the final blank line
-        name,        // tchar until the colon
-        value,       // field-vchar, SP, HTAB, obs-text until CR
-        end_lf,      // CR of the blank line seen
-    };
     struct span {
         std::uint32_t offset = 0;
         std::uint32_t length = 0;
@@ -151,15 +139,12 @@ class request_parser {
     request request_{};
 
     phase phase_ = phase::headers;
-    scan scan_ = scan::start;
-    std::uint8_t version_pos_ = 0;
+    rules::header_scanner scanner_{rules::header_scanner::start_line::request};
     bool field_open_ = false;  // a field name was reported and its value is not complete yet
     bool expect_continue_ = false;
     bool keep_alive_ = false;        // as the header section asks
     bool at_last_chunk_ = false;     // on_chunk_header paused llhttp at the last chunk
     std::size_t trailer_start_ = 0;  // offset of a chunked message's trailer section
-    std::size_t scanned_ = 0;        // bytes of the header section already scanned
-    std::size_t header_end_ = 0;     // offset just past the blank line, once found
     std::size_t fed_ = 0;            // bytes of the message already given to llhttp
     const char* base_ = nullptr;     // start of the buffer given to the running llhttp_execute
 
