@@ -84,6 +84,9 @@ nginx_server::nginx_server(const std::string& http_config,
         if (!proc_.running() || std::chrono::steady_clock::now() > deadline) {
             const std::string log = error_log();
             stop();
+            // A throwing constructor runs no destructor: the directory goes here or never.
+            std::error_code ignored;
+            std::filesystem::remove_all(dir_, ignored);
             throw std::runtime_error("nginx did not start on port " + std::to_string(port_) +
                                      ":\n" + log);
         }
