@@ -190,14 +190,28 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         });
         if (bad) fail(flag, "a prefix without '{', '}' or control characters", value);
         cfg.key_prefix.assign(value);
+    } else if (flag == "--deny-status") {
+        const auto n = value.size() <= 3 ? parse_unsigned<unsigned>(value) : std::nullopt;
+        if (!n || *n < 400 || *n > 599) fail(flag, "an HTTP status from 400 to 599", value);
+        cfg.deny_status = *n;
+    } else if (flag == "--headers") {
+        const auto mode = parse_header_mode(value);
+        if (!mode) fail(flag, "both, legacy, ietf or none", value);
+        cfg.headers = *mode;
     }
 }
 
 constexpr std::string_view flags_with_value[] = {
     "--listen",        "--admin",      "--redis",      "--threads",     "--limit",
     "--window",        "--algorithm",  "--key",        "--trust-proxy", "--redis-timeout",
-    "--redis-failure", "--key-prefix", "--redis-poll",
+    "--redis-failure", "--key-prefix", "--redis-poll", "--deny-status", "--headers",
 };
+
+constexpr std::string_view flags_without_value[] = {"--forward-auth"};
+
+void apply_switch(std::string_view flag, config& cfg) {
+    if (flag == "--forward-auth") cfg.forward_auth = true;
+}
 
 unsigned default_threads() noexcept {
     return std::clamp(std::thread::hardware_concurrency(), 1u, max_threads);
@@ -242,6 +256,14 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
             const auto eq = arg.find('=');
             const std::string_view flag = arg.substr(0, eq);
             if (flag == "--help") throw usage_error("sluice: --help: takes no value");
+            if (std::find(std::begin(flags_without_value), std::end(flags_without_value), flag) !=
+                std::end(flags_without_value)) {
+                if (eq != std::string_view::npos) {
+                    throw usage_error("sluice: " + std::string(flag) + ": takes no value");
+                }
+                apply_switch(flag, cfg);
+                continue;
+            }
             if (std::find(std::begin(flags_with_value), std::end(flags_with_value), flag) ==
                 std::end(flags_with_value)) {
                 throw usage_error("sluice: unknown flag " + quote(flag) + " (see --help)");
@@ -279,7 +301,7 @@ std::string help_text() {
         "Usage: sluice [--FLAG VALUE | --FLAG=VALUE]...\n"
         "\n"
         "A rate-limiting HTTP gateway: every request is keyed by client, counted in Redis and\n"
-        "answered 200, or 429 once the client is over its limit.\n"
+        "answered 200, or 429 (--deny-status) once the client is over its limit.\n"
         "\n"
         "  --listen HOST:PORT         public listener; port 0 picks a free port\n"
         "                             (default 127.0.0.1:8080)\n"
@@ -304,6 +326,15 @@ std::string help_text() {
         "  --redis-poll DURATION      poll for Redis's reply this long before sleeping: CPU\n"
         "                             for latency; 0 never polls (default 50us, at most 10ms)\n"
         "  --key-prefix STR           prefix of every Redis key written (default sluice:)\n"
+        "  --forward-auth             answer as the authorization service of another proxy\n"
+        "                             (nginx auth_request, Traefik ForwardAuth, Envoy\n"
+        "                             ext_authz): 200 with an empty body when allowed\n"
+        "                             (default off)\n"
+        "  --deny-status CODE         status of every rejection, 400-599; 403 suits nginx\n"
+        "                             auth_request (default 429)\n"
+        "  --headers both|legacy|ietf|none\n"
+        "                             rate-limit fields sent: X-RateLimit-* (legacy),\n"
+        "                             RateLimit and RateLimit-Policy (ietf) (default both)\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
         "DURATION is an integer with us, ms, s, m or h; a bare integer means seconds.\n"

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "core/client_key.hpp"
+#include "core/ratelimit_headers.hpp"
 #include "resp/url.hpp"
 
 namespace sluice::core {
@@ -57,6 +58,11 @@ struct config {
     // May be empty (a Redis database of its own needs no prefix); never holds '{' or '}', which
     // would move the Redis Cluster hash tag off the client identity.
     std::string key_prefix = "sluice:";
+    // Answer as the authorization service of another proxy: 200 with an empty body when allowed.
+    bool forward_auth = false;
+    // Status of every rejection, in every mode; nginx auth_request passes only 401 and 403 on.
+    unsigned deny_status = 429;
+    header_mode headers = header_mode::both;
 };
 
 struct help_requested {};

@@ -1,6 +1,7 @@
 #include "core/metrics.hpp"
 
 #include <cstdio>
+#include <iterator>
 
 namespace sluice::core {
 
@@ -53,6 +54,15 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
            "Requests served although Redis could not decide (--redis-failure allow).");
     line(out, "sluice_failed_open_total", "",
          sum(shards, [](auto& m) { return m.failed_open.get(); }));
+
+    header(out, "sluice_forward_auth_requests_total", "counter",
+           "Forward-auth calls by the fields that named the original URI.");
+    constexpr const char* origins[] = {"{uri_from=\"x-forwarded-uri\"}",
+                                       "{uri_from=\"x-original-uri\"}", "{uri_from=\"request\"}"};
+    for (std::size_t i = 0; i < std::size(origins); ++i) {
+        line(out, "sluice_forward_auth_requests_total", origins[i],
+             sum(shards, [i](auto& m) { return m.forward_auth[i].get(); }));
+    }
 
     auto opened = sum(shards, [](auto& m) { return m.connections_opened.get(); });
     auto closed = sum(shards, [](auto& m) { return m.connections_closed.get(); });

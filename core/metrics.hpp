@@ -45,6 +45,10 @@ struct shard_metrics {
     counter rejected;
     counter errors;       // Redis could not decide (down, timeout, bad reply)
     counter failed_open;  // of `errors`, served anyway under --redis-failure allow
+    // --forward-auth calls by the fields that described the original request's URI
+    // (original_request::origin: X-Forwarded-Uri, X-Original-URI, none): a proxy that sends
+    // none of them shows up here before rules start to match on the URI.
+    std::array<counter, 3> forward_auth;
     counter connections_opened;
     counter connections_closed;
     latency_histogram decision_latency;

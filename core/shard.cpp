@@ -12,7 +12,9 @@
 #include <ctime>
 #include <exception>
 
+#include "core/forward_auth.hpp"
 #include "core/log.hpp"
+#include "core/ratelimit_headers.hpp"
 #include "resp/script.hpp"
 
 namespace sluice::core {
@@ -28,10 +30,8 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 constexpr std::string_view json = "application/json";
 constexpr std::string_view ok_body = R"({"status":"ok"})";
 constexpr std::string_view unavailable_body = R"({"error":"limiter_unavailable"})";
-
-std::int64_t ceil_seconds(std::int64_t ms) noexcept {
-    return ms <= 0 ? 0 : (ms + 999) / 1000;
-}
+// Without rules, the flags make one, and this is its name in the IETF fields.
+constexpr std::string_view default_rule = "default";
 
 ip_address to_ip(const asio::ip::address& a) noexcept {
     if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_bytes());
@@ -115,34 +115,70 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
     std::string_view client = identifier_.identify(
         to_ip(peer.address()), {forwarded.data(), nforwarded}, header_value, s->identity);
 
+    if (cfg_.forward_auth) {
+        // Rules will match on method, host and URI; with one rule they only tell the proxy's
+        // setup apart.
+        const original_request original = original_request_of(req);
+        metrics_.forward_auth[static_cast<std::size_t>(original.source)].add();
+    }
+
     decision d;
     const auto t0 = std::chrono::steady_clock::now();
     std::error_code ec = co_await limiter_.check(client, s->limiter, d);
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
 
+    const bool legacy = sends_legacy(cfg_.headers);
+    const bool ietf = sends_ietf(cfg_.headers);
     res.add_header("Date", date());
-    res.add_header("Content-Type", json);
-    res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
+    // An allowed forward-auth answer has no body, so nothing to type.
+    const bool empty_ok = cfg_.forward_auth;
+    if (legacy) res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
+    if (ietf) {
+        res.add_header("RateLimit-Policy",
+                       format_ratelimit_policy(s->policy, default_rule, cfg_.limit, cfg_.window));
+    }
     if (ec) {
         metrics_.errors.add();
         if (cfg_.redis_failure == redis_failure::deny) {
             res.set_status(503);
+            res.add_header("Content-Type", json);
             res.set_body(unavailable_body);
         } else {
             metrics_.failed_open.add();
-            res.set_body(ok_body);
+            if (!empty_ok) {
+                res.add_header("Content-Type", json);
+                res.set_body(ok_body);
+            }
         }
     } else if (d.allowed) {
         metrics_.allowed.add();
-        res.add_header("X-RateLimit-Remaining", d.remaining);
-        res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
-        res.set_body(ok_body);
+        const std::int64_t reset = ceil_seconds(d.reset_ms);
+        if (legacy) {
+            res.add_header("X-RateLimit-Remaining", d.remaining);
+            res.add_header("X-RateLimit-Reset", reset);
+        }
+        if (ietf) {
+            res.add_header("RateLimit",
+                           format_ratelimit(s->state, default_rule, d.remaining, reset));
+        }
+        if (!empty_ok) {
+            res.add_header("Content-Type", json);
+            res.set_body(ok_body);
+        }
     } else {
         metrics_.rejected.add();
-        res.set_status(429);
-        res.add_header("Retry-After", std::max<std::int64_t>(1, ceil_seconds(d.retry_after_ms)));
-        res.add_header("X-RateLimit-Remaining", std::int64_t{0});
-        res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
+        res.set_status(cfg_.deny_status);
+        res.add_header("Content-Type", json);
+        const std::int64_t retry_after = std::max<std::int64_t>(1, ceil_seconds(d.retry_after_ms));
+        res.add_header("Retry-After", retry_after);
+        if (legacy) {
+            res.add_header("X-RateLimit-Remaining", std::int64_t{0});
+            res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
+        }
+        if (ietf) {
+            res.add_header("RateLimit",
+                           format_ratelimit(s->state, default_rule, std::int64_t{0}, retry_after));
+        }
         char* out = s->body;
         char* end = s->body + sizeof s->body;
         auto put = [&](std::string_view text) {
@@ -159,8 +195,9 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
         put("}");
         res.set_body({s->body, static_cast<std::size_t>(out - s->body)});
     }
-    // The body may point into `s`: the server copies it as soon as this coroutine returns, before
-    // any other coroutine of this loop runs and could take `s` from the pool.
+    // The fields and the body may point into `s`: the server writes the head and copies the body
+    // as soon as this coroutine returns, before any other coroutine of this loop runs and could
+    // take `s` from the pool.
     release(std::move(s));
 }
 

@@ -11,6 +11,7 @@
 #include "core/config.hpp"
 #include "core/limiter.hpp"
 #include "core/metrics.hpp"
+#include "core/ratelimit_headers.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
@@ -22,8 +23,9 @@ class script;
 
 namespace sluice::core {
 
-// Answers the public listener's requests: identify the client, ask the limiter, write 200, 429
-// or 503 exactly as CONTRACT.md says. One per shard; called by every connection of the shard.
+// Answers the public listener's requests: identify the client, ask the limiter, write 200, the
+// --deny-status (429) or 503 exactly as CONTRACT.md says, as a forward-auth service too. One per
+// shard; called by every connection of the shard.
 class gateway_handler {
   public:
     gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics);
@@ -38,6 +40,8 @@ class gateway_handler {
         limiter_scratch limiter;
         identity_buffer identity;
         char body[160];
+        char policy[ratelimit_member_capacity];  // RateLimit-Policy
+        char state[ratelimit_member_capacity];   // RateLimit
     };
     std::unique_ptr<scratch> acquire();
     void release(std::unique_ptr<scratch> s);

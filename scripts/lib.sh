@@ -11,6 +11,8 @@ SLUICE_PACKAGES=(
     libasio-dev node-llhttp
     libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
     redis-server redis-tools
+    # tests/e2e/forward_auth_itest.cpp puts a real nginx auth_request in front of sluice.
+    nginx
     shellcheck docker-compose
 )
 

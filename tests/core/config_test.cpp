@@ -54,6 +54,43 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.redis_failure, redis_failure::allow);
     EXPECT_EQ(c.key_prefix, "sluice:");
     EXPECT_EQ(c.redis_poll, std::chrono::microseconds(50));
+    EXPECT_FALSE(c.forward_auth);
+    EXPECT_EQ(c.deny_status, 429u);
+    EXPECT_EQ(c.headers, header_mode::both);
+}
+
+TEST(Config, GatewayAnswerFlags) {
+    const config c = parse({"--forward-auth", "--deny-status", "403", "--headers", "ietf"});
+    EXPECT_TRUE(c.forward_auth);
+    EXPECT_EQ(c.deny_status, 403u);
+    EXPECT_EQ(c.headers, header_mode::ietf);
+    EXPECT_EQ(parse({"--deny-status=400"}).deny_status, 400u);
+    EXPECT_EQ(parse({"--deny-status", "599"}).deny_status, 599u);
+    EXPECT_EQ(parse({"--headers=legacy"}).headers, header_mode::legacy);
+    EXPECT_EQ(parse({"--headers", "none"}).headers, header_mode::none);
+    EXPECT_EQ(parse({"--headers", "ietf", "--headers", "both"}).headers, header_mode::both);
+    // A switch takes no value: what follows it is the next flag.
+    const config d = parse({"--forward-auth", "--limit", "3"});
+    EXPECT_TRUE(d.forward_auth);
+    EXPECT_EQ(d.limit, 3);
+}
+
+TEST(Config, GatewayAnswerFlagErrors) {
+    for (const char* bad : {"399", "600", "200", "0429", "abc", "", "-403", "4030"}) {
+        EXPECT_EQ(error_of({"--deny-status", bad}),
+                  std::string("sluice: --deny-status: expected an HTTP status from 400 to 599, "
+                              "got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--headers", "draft"}),
+              "sluice: --headers: expected both, legacy, ietf or none, got \"draft\"");
+    EXPECT_EQ(error_of({"--headers", "IETF"}),
+              "sluice: --headers: expected both, legacy, ietf or none, got \"IETF\"");
+    EXPECT_EQ(error_of({"--forward-auth=yes"}), "sluice: --forward-auth: takes no value");
+    EXPECT_EQ(error_of({"--forward-auth", "yes"}),
+              "sluice: unexpected argument \"yes\" (see --help)");
+    EXPECT_EQ(error_of({"--deny-status"}), "sluice: --deny-status: missing value");
 }
 
 TEST(Config, EveryFlag) {
@@ -160,13 +197,15 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
          {"--listen HOST:PORT", "--admin HOST:PORT", "--redis URL", "--threads N", "--limit N",
           "--window DURATION", "--algorithm NAME", "--key SOURCE", "--trust-proxy CIDR",
           "--redis-timeout DURATION", "--redis-failure allow|deny", "--key-prefix STR",
-          "--redis-poll DURATION", "--help"}) {
+          "--redis-poll DURATION", "--forward-auth", "--deny-status CODE",
+          "--headers both|legacy|ietf|none", "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }
-    for (const char* def : {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
-                            "redis://127.0.0.1:6379", "default: cores", "default 5)", "default 10s",
-                            "default sliding-log", "default ip", "default none", "default 100ms",
-                            "default allow", "default sluice:"}) {
+    for (const char* def :
+         {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
+          "redis://127.0.0.1:6379", "default: cores", "default 5)", "default 10s",
+          "default sliding-log", "default ip", "default none", "default 100ms", "default allow",
+          "default sluice:", "default off", "default 429", "default both"}) {
         EXPECT_NE(help.find(def), std::string::npos) << def;
     }
 }
