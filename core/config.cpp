@@ -134,6 +134,53 @@ void add_trusted(std::string_view flag, std::string_view list, trusted_proxies& 
     }
 }
 
+upstream_url parse_upstream(std::string_view flag, std::string_view text) {
+    constexpr std::string_view expected = "http://HOST:PORT[/PREFIX]";
+    constexpr std::string_view scheme = "http://";
+    if (text.size() < scheme.size() ||
+        !std::equal(scheme.begin(), scheme.end(), text.begin(),
+                    [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? b + 32 : b); })) {
+        if (text.find("://") != std::string_view::npos) {
+            fail(flag, "an http:// URL (https:// upstreams are not supported)", text);
+        }
+        fail(flag, expected, text);
+    }
+    const std::string_view rest = text.substr(scheme.size());
+    const auto slash = rest.find('/');
+    const std::string_view authority = rest.substr(0, slash);
+    std::string_view prefix = slash == std::string_view::npos ? "" : rest.substr(slash);
+    if (authority.find('@') != std::string_view::npos) fail(flag, expected, text);
+    const auto where = parse_endpoint(authority);
+    if (!where || where->port == 0) fail(flag, expected, text);
+    // Prepended to request targets as they are: only characters a path may hold unescaped.
+    const bool bad = std::any_of(prefix.begin(), prefix.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u >= 0x7f || c == '?' || c == '#' || c == '"' || c == '\\' ||
+               c == '<' || c == '>' || c == '`' || c == '^' || c == '{' || c == '}' || c == '|';
+    });
+    if (bad)
+        fail(flag, "a path prefix without query, fragment, spaces or control characters", text);
+    while (!prefix.empty() && prefix.back() == '/')
+        prefix.remove_suffix(1);
+    return upstream_url{where->host, where->port, std::string(prefix)};
+}
+
+std::uint64_t parse_size(std::string_view flag, std::string_view text) {
+    std::string_view digits = text;
+    std::uint64_t unit = 1;
+    if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+        unit = 1024;
+        digits.remove_suffix(1);
+    } else if (!digits.empty() && (digits.back() == 'm' || digits.back() == 'M')) {
+        unit = 1024 * 1024;
+        digits.remove_suffix(1);
+    }
+    const auto n = digits.size() <= 12 ? parse_unsigned<std::uint64_t>(digits) : std::nullopt;
+    if (!n) fail(flag, "a size: an integer with k (1024), m (1024*1024) or nothing (bytes)", text);
+    if (*n > max_max_body / unit) fail(flag, "a size up to 1024m", text);
+    return *n * unit;
+}
+
 void apply(std::string_view flag, std::string_view value, config& cfg, bool& redis_given) {
     if (flag == "--listen" || flag == "--admin") {
         const auto parsed = parse_endpoint(value);
@@ -198,13 +245,37 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         const auto mode = parse_header_mode(value);
         if (!mode) fail(flag, "both, legacy, ietf or none", value);
         cfg.headers = *mode;
+    } else if (flag == "--upstream") {
+        cfg.upstream = parse_upstream(flag, value);
+    } else if (flag == "--upstream-timeout") {
+        cfg.upstream_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--upstream-connect-timeout") {
+        cfg.upstream_connect_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--max-body") {
+        cfg.max_body = parse_size(flag, value);
     }
 }
 
 constexpr std::string_view flags_with_value[] = {
-    "--listen",        "--admin",      "--redis",      "--threads",     "--limit",
-    "--window",        "--algorithm",  "--key",        "--trust-proxy", "--redis-timeout",
-    "--redis-failure", "--key-prefix", "--redis-poll", "--deny-status", "--headers",
+    "--listen",
+    "--admin",
+    "--redis",
+    "--threads",
+    "--limit",
+    "--window",
+    "--algorithm",
+    "--key",
+    "--trust-proxy",
+    "--redis-timeout",
+    "--redis-failure",
+    "--key-prefix",
+    "--redis-poll",
+    "--deny-status",
+    "--headers",
+    "--upstream",
+    "--upstream-timeout",
+    "--upstream-connect-timeout",
+    "--max-body",
 };
 
 constexpr std::string_view flags_without_value[] = {"--forward-auth"};
@@ -335,9 +406,20 @@ std::string help_text() {
         "  --headers both|legacy|ietf|none\n"
         "                             rate-limit fields sent: X-RateLimit-* (legacy),\n"
         "                             RateLimit and RateLimit-Policy (ietf) (default both)\n"
+        "  --upstream URL             http://HOST:PORT[/PREFIX]: forward allowed requests\n"
+        "                             there and relay the answers (default none: the\n"
+        "                             built-in API answers)\n"
+        "  --upstream-timeout DURATION\n"
+        "                             how long to wait for the upstream's response header\n"
+        "                             section; then 504 (default 30s)\n"
+        "  --upstream-connect-timeout DURATION\n"
+        "                             how long to wait for a new upstream connection; then\n"
+        "                             504 (default 2s)\n"
+        "  --max-body SIZE            largest request body; larger is 413 (default 1m)\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
         "DURATION is an integer with us, ms, s, m or h; a bare integer means seconds.\n"
+        "SIZE is an integer with k (1024) or m (1024*1024); a bare integer means bytes.\n"
         "A bad flag or value exits 2.\n";
     return text;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,6 +39,16 @@ std::string_view to_string(algorithm a) noexcept;  // the --algorithm name, "sli
 enum class redis_failure : std::uint8_t { allow, deny };
 std::string_view to_string(redis_failure f) noexcept;
 
+// --upstream: where allowed requests are forwarded. `prefix` is empty or starts with '/' and
+// never ends with one, so that prefix + request target is always a well-formed origin-form.
+struct upstream_url {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string prefix;
+
+    friend bool operator==(const upstream_url&, const upstream_url&) = default;
+};
+
 // Everything `sluice` is told on its command line, validated. The defaults are the contract's.
 struct config {
     endpoint listen{"127.0.0.1", 8080};
@@ -63,6 +74,13 @@ struct config {
     // Status of every rejection, in every mode; nginx auth_request passes only 401 and 403 on.
     unsigned deny_status = 429;
     header_mode headers = header_mode::both;
+    // Absent: the built-in API answers allowed requests.
+    std::optional<upstream_url> upstream;
+    // Until the upstream's response header section is complete.
+    std::chrono::milliseconds upstream_timeout{30'000};
+    std::chrono::milliseconds upstream_connect_timeout{2'000};
+    // Largest request body (decoded); larger is 413.
+    std::uint64_t max_body = 1024 * 1024;
 };
 
 struct help_requested {};
@@ -83,5 +101,7 @@ inline constexpr unsigned max_threads = 1024;
 // Past this, polling costs far more CPU than the sleep it saves could.
 inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
+// The server buffers a request's body before it is answered, so this bounds a connection's memory.
+inline constexpr std::uint64_t max_max_body = std::uint64_t{1024} * 1024 * 1024;
 
 }  // namespace sluice::core

@@ -211,6 +211,7 @@ shard::shard(const config& cfg, const resp::script& script, unsigned index)
       limiter_{redis_, script, policy_of(cfg)},
       handler_{cfg, limiter_, metrics_},
       control_{ctx_.get_executor()} {
+    limits_.parser.max_body_bytes = cfg.max_body;
     redis_.preload(script);
     // An operator watching the terminal must see when limiting is off, and when it is back.
     const bool v6 = cfg.redis.host.find(':') != std::string::npos;

@@ -57,6 +57,61 @@ TEST(Config, Defaults) {
     EXPECT_FALSE(c.forward_auth);
     EXPECT_EQ(c.deny_status, 429u);
     EXPECT_EQ(c.headers, header_mode::both);
+    EXPECT_FALSE(c.upstream.has_value());
+    EXPECT_EQ(c.upstream_timeout, milliseconds(30'000));
+    EXPECT_EQ(c.upstream_connect_timeout, milliseconds(2'000));
+    EXPECT_EQ(c.max_body, 1024u * 1024u);
+}
+
+TEST(Config, UpstreamFlags) {
+    const config c = parse({"--upstream", "http://127.0.0.1:8000", "--upstream-timeout", "300ms",
+                            "--upstream-connect-timeout=1s", "--max-body", "64k"});
+    ASSERT_TRUE(c.upstream.has_value());
+    EXPECT_EQ(*c.upstream, (upstream_url{"127.0.0.1", 8000, ""}));
+    EXPECT_EQ(c.upstream_timeout, milliseconds(300));
+    EXPECT_EQ(c.upstream_connect_timeout, milliseconds(1000));
+    EXPECT_EQ(c.max_body, 64u * 1024u);
+    EXPECT_EQ(*parse({"--upstream=http://backend:80/api"}).upstream,
+              (upstream_url{"backend", 80, "/api"}));
+    // A trailing slash would double the request target's own.
+    EXPECT_EQ(parse({"--upstream", "http://h:1/"}).upstream->prefix, "");
+    EXPECT_EQ(parse({"--upstream", "http://h:1/a/b//"}).upstream->prefix, "/a/b");
+    EXPECT_EQ(parse({"--upstream", "HTTP://[::1]:9000/x"}).upstream,
+              (upstream_url{"::1", 9000, "/x"}));
+    EXPECT_EQ(parse({"--max-body", "0"}).max_body, 0u);
+    EXPECT_EQ(parse({"--max-body", "12345"}).max_body, 12345u);
+    EXPECT_EQ(parse({"--max-body", "2m"}).max_body, 2u * 1024u * 1024u);
+    EXPECT_EQ(parse({"--max-body", "1024m"}).max_body, max_max_body);
+}
+
+TEST(Config, UpstreamFlagErrors) {
+    for (const char* bad : {"127.0.0.1:8000", "http://", "http://host", "http://host:0",
+                            "http://host:99999", "http://u@host:1", "ftp:/x", "http:/h:1"}) {
+        EXPECT_EQ(error_of({"--upstream", bad}),
+                  std::string("sluice: --upstream: expected http://HOST:PORT[/PREFIX], got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--upstream", "https://h:443"}),
+              "sluice: --upstream: expected an http:// URL (https:// upstreams are not "
+              "supported), got \"https://h:443\"");
+    EXPECT_EQ(error_of({"--upstream", "http://h:1/a?b"}),
+              "sluice: --upstream: expected a path prefix without query, fragment, spaces or "
+              "control characters, got \"http://h:1/a?b\"");
+    EXPECT_EQ(error_of({"--upstream-timeout", "0"}).rfind("sluice: --upstream-timeout: ", 0), 0u);
+    EXPECT_EQ(error_of({"--upstream-connect-timeout", "x"})
+                  .rfind("sluice: --upstream-connect-timeout: ", 0),
+              0u);
+    for (const char* bad : {"", "k", "1g", "-1", "1.5m", "1 m", "10kb"}) {
+        EXPECT_EQ(error_of({"--max-body", bad}),
+                  std::string("sluice: --max-body: expected a size: an integer with k (1024), m "
+                              "(1024*1024) or nothing (bytes), got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--max-body", "1025m"}),
+              "sluice: --max-body: expected a size up to 1024m, got \"1025m\"");
+    EXPECT_EQ(error_of({"--upstream"}), "sluice: --upstream: missing value");
 }
 
 TEST(Config, GatewayAnswerFlags) {
@@ -193,19 +248,34 @@ TEST(Config, Help) {
 
 TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
     const std::string help = help_text();
-    for (const char* flag :
-         {"--listen HOST:PORT", "--admin HOST:PORT", "--redis URL", "--threads N", "--limit N",
-          "--window DURATION", "--algorithm NAME", "--key SOURCE", "--trust-proxy CIDR",
-          "--redis-timeout DURATION", "--redis-failure allow|deny", "--key-prefix STR",
-          "--redis-poll DURATION", "--forward-auth", "--deny-status CODE",
-          "--headers both|legacy|ietf|none", "--help"}) {
+    for (const char* flag : {"--listen HOST:PORT",
+                             "--admin HOST:PORT",
+                             "--redis URL",
+                             "--threads N",
+                             "--limit N",
+                             "--window DURATION",
+                             "--algorithm NAME",
+                             "--key SOURCE",
+                             "--trust-proxy CIDR",
+                             "--redis-timeout DURATION",
+                             "--redis-failure allow|deny",
+                             "--key-prefix STR",
+                             "--redis-poll DURATION",
+                             "--forward-auth",
+                             "--deny-status CODE",
+                             "--headers both|legacy|ietf|none",
+                             "--upstream URL",
+                             "--upstream-timeout DURATION",
+                             "--upstream-connect-timeout DURATION",
+                             "--max-body SIZE",
+                             "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }
-    for (const char* def :
-         {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
-          "redis://127.0.0.1:6379", "default: cores", "default 5)", "default 10s",
-          "default sliding-log", "default ip", "default none", "default 100ms", "default allow",
-          "default sluice:", "default off", "default 429", "default both"}) {
+    for (const char* def : {"default 127.0.0.1:8080", "default 127.0.0.1:9090", "$REDIS_URL",
+                            "redis://127.0.0.1:6379", "default: cores", "default 5)", "default 10s",
+                            "default sliding-log", "default ip", "default none", "default 100ms",
+                            "default allow", "default sluice:", "default off", "default 429",
+                            "default both", "default 30s", "default 2s", "default 1m"}) {
         EXPECT_NE(help.find(def), std::string::npos) << def;
     }
 }
