@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_type.hpp>
@@ -51,6 +52,36 @@ template <class H>
 concept request_handler = requires(H& h, const request& req, const asio::ip::tcp::endpoint& peer,
                                    response& res) {
     { h.handle(req, peer, res) } -> std::same_as<asio::awaitable<void>>;
+};
+
+// A handler's way to write its response itself, piece by piece, instead of filling `response`:
+// for a body too large to hold (a relayed upstream answer). The first write() makes it the
+// handler's; the server then writes nothing for this request. Each write first sends the
+// responses of earlier pipelined requests still buffered, so responses stay in order, and is
+// held to the server's write deadline (idle_timeout without progress). A slow client thus holds
+// the handler back: it reads its next piece only once the previous one is written.
+class response_stream {
+  public:
+    // The Connection field the head must carry (close when the client or a shutdown asked for it,
+    // or after close() was called; keep-alive for an HTTP/1.0 client that asked for it).
+    virtual connection_header connection_field() const noexcept = 0;
+    // The connection closes after this response (e.g. its body ends with the connection, or it
+    // broke off halfway). Call it before writing the head so that the head says so.
+    virtual void close() noexcept = 0;
+    // False when the client is gone or the write deadline passed: stop, the connection closes.
+    virtual asio::awaitable<bool> write(std::string_view a, std::string_view b = {},
+                                        std::string_view c = {}) = 0;
+    virtual bool started() const noexcept = 0;
+
+  protected:
+    ~response_stream() = default;
+};
+
+// A handler that may stream: the server calls this overload instead of the one above.
+template <class H>
+concept streaming_handler = requires(H& h, const request& req, const asio::ip::tcp::endpoint& peer,
+                                     response& res, response_stream& out) {
+    { h.handle(req, peer, res, out) } -> std::same_as<asio::awaitable<void>>;
 };
 
 namespace detail {
@@ -163,7 +194,7 @@ namespace detail {
 // the session ends. While the handler runs there is no deadline: the handler bounds its own waits
 // (the gateway's Redis timeout), and cancelling it halfway would lose its answer.
 template <class Handler>
-class connection {
+class connection final : public response_stream {
   public:
     using clock = std::chrono::steady_clock;
 
@@ -208,6 +239,34 @@ class connection {
         socket_.close(ec);
     }
 
+    connection_header connection_field() const noexcept override {
+        if (current_ == nullptr || !current_->keep_alive || control_.stopping() || stream_close_) {
+            return connection_header::close;
+        }
+        return current_->version_minor == 0 ? connection_header::keep_alive
+                                            : connection_header::none;
+    }
+
+    void close() noexcept override { stream_close_ = true; }
+
+    bool started() const noexcept override { return stream_started_; }
+
+    asio::awaitable<bool> write(std::string_view a, std::string_view b,
+                                std::string_view c) override {
+        stream_started_ = true;
+        if (stream_failed_) co_return false;
+        // The handler's own waits end here: the write is held to the server's deadline.
+        busy_ = false;
+        set_deadline(clock::now() + limits_.idle_timeout);
+        const std::array<asio::const_buffer, 4> buffers{asio::buffer(out_), asio::buffer(a),
+                                                        asio::buffer(b), asio::buffer(c)};
+        auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+        out_.clear();
+        busy_ = true;
+        if (ec || timed_out_) stream_failed_ = true;
+        co_return !stream_failed_;
+    }
+
   private:
     std::string_view pending() const noexcept { return {in_.data() + begin_, end_ - begin_}; }
 
@@ -250,9 +309,24 @@ class connection {
                 const request& req = parser_.current();
                 res_.clear();
                 busy_ = true;
-                co_await handler_.handle(req, peer_, res_);
+                current_ = &req;
+                stream_started_ = stream_close_ = stream_failed_ = false;
+                if constexpr (streaming_handler<Handler>) {
+                    co_await handler_.handle(req, peer_, res_, *this);
+                } else {
+                    co_await handler_.handle(req, peer_, res_);
+                }
                 busy_ = false;
-                close = !req.keep_alive || control_.stopping();
+                current_ = nullptr;
+                if (stream_failed_) co_return;
+                close = !req.keep_alive || control_.stopping() || stream_close_;
+                if (stream_started_) {
+                    consume(r.consumed);
+                    header_deadline_set_ = false;
+                    continue_sent_ = false;
+                    if (close) break;
+                    continue;
+                }
                 const connection_header conn = close ? connection_header::close
                                                : req.version_minor == 0
                                                    ? connection_header::keep_alive
@@ -384,6 +458,10 @@ class connection {
     bool header_deadline_set_ = false;
     bool continue_sent_ = false;
     bool busy_ = false;
+    const request* current_ = nullptr;
+    bool stream_started_ = false;
+    bool stream_close_ = false;
+    bool stream_failed_ = false;
     bool timed_out_ = false;
     bool done_ = false;
     bool owed_read_ = false;  // accepted while stopping with a request already sent: read it
