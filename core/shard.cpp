@@ -1,12 +1,16 @@
 #include "core/shard.hpp"
 
+#include <arpa/inet.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -15,6 +19,7 @@
 #include "core/forward_auth.hpp"
 #include "core/log.hpp"
 #include "core/ratelimit_headers.hpp"
+#include "http/request_writer.hpp"
 #include "resp/script.hpp"
 
 namespace sluice::core {
@@ -51,6 +56,19 @@ resp::connection_config redis_config(const config& cfg) {
     return rc;
 }
 
+// The upstream's name is resolved once, at start: a name that fails to resolve is a start-up
+// error, not a 502 per request.
+std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config& cfg) {
+    if (!cfg.upstream) return nullptr;
+    asio::ip::tcp::resolver resolver{ctx};
+    const auto results = resolver.resolve(cfg.upstream->host, std::to_string(cfg.upstream->port),
+                                          asio::ip::resolver_base::numeric_service);
+    upstream_settings settings;
+    settings.endpoint = results.begin()->endpoint();
+    settings.connect_timeout = cfg.upstream_connect_timeout;
+    return std::make_unique<upstream_pool>(ctx.get_executor(), settings);
+}
+
 limit_policy policy_of(const config& cfg) {
     limit_policy p;
     p.limit = cfg.limit;
@@ -66,8 +84,12 @@ limit_policy policy_of(const config& cfg) {
 // gateway_handler
 
 gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter,
-                                 shard_metrics& metrics)
-    : cfg_{cfg}, limiter_{limiter}, metrics_{metrics}, identifier_{cfg.key, cfg.trusted} {}
+                                 shard_metrics& metrics, upstream_pool* upstream)
+    : cfg_{cfg},
+      limiter_{limiter},
+      metrics_{metrics},
+      upstream_{upstream},
+      identifier_{cfg.key, cfg.trusted} {}
 
 std::unique_ptr<gateway_handler::scratch> gateway_handler::acquire() {
     if (pool_.empty()) return std::make_unique<scratch>();
@@ -94,7 +116,28 @@ std::string_view gateway_handler::date() noexcept {
 asio::awaitable<void> gateway_handler::handle(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
                                               http::response& res) {
+    co_await decide(req, peer, res, nullptr);
+}
+
+asio::awaitable<void> gateway_handler::handle(const http::request& req,
+                                              const asio::ip::tcp::endpoint& peer,
+                                              http::response& res, http::response_stream& out) {
+    co_await decide(req, peer, res, upstream_ != nullptr ? &out : nullptr);
+}
+
+asio::awaitable<void> gateway_handler::decide(const http::request& req,
+                                              const asio::ip::tcp::endpoint& peer,
+                                              http::response& res, http::response_stream* out) {
     auto s = acquire();
+    s->extra_count = 0;
+    auto extra = [&](std::string_view name, std::string_view value) {
+        s->extra[s->extra_count++] = {name, value};
+    };
+    auto text = [&](int slot, std::int64_t v) {
+        char* b = s->numbers[slot];
+        return std::string_view{
+            b, static_cast<std::size_t>(std::to_chars(b, b + sizeof s->numbers[slot], v).ptr - b)};
+    };
 
     // X-Forwarded-For only matters behind a trusted proxy. Keep the last fields: those are the
     // ones our own proxies appended.
@@ -132,11 +175,17 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
     res.add_header("Date", date());
     // An allowed forward-auth answer has no body, so nothing to type.
     const bool empty_ok = cfg_.forward_auth;
-    if (legacy) res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
-    if (ietf) {
-        res.add_header("RateLimit-Policy",
-                       format_ratelimit_policy(s->policy, default_rule, cfg_.limit, cfg_.window));
+    if (legacy) {
+        res.add_header("X-RateLimit-Limit", std::int64_t{cfg_.limit});
+        extra("X-RateLimit-Limit", text(0, cfg_.limit));
     }
+    if (ietf) {
+        const std::string_view policy =
+            format_ratelimit_policy(s->policy, default_rule, cfg_.limit, cfg_.window);
+        res.add_header("RateLimit-Policy", policy);
+        extra("RateLimit-Policy", policy);
+    }
+    bool forward = false;
     if (ec) {
         metrics_.errors.add();
         if (cfg_.redis_failure == redis_failure::deny) {
@@ -145,6 +194,7 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
             res.set_body(unavailable_body);
         } else {
             metrics_.failed_open.add();
+            forward = out != nullptr;
             if (!empty_ok) {
                 res.add_header("Content-Type", json);
                 res.set_body(ok_body);
@@ -153,13 +203,18 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
     } else if (d.allowed) {
         metrics_.allowed.add();
         const std::int64_t reset = ceil_seconds(d.reset_ms);
+        forward = out != nullptr;
         if (legacy) {
             res.add_header("X-RateLimit-Remaining", d.remaining);
             res.add_header("X-RateLimit-Reset", reset);
+            extra("X-RateLimit-Remaining", text(1, d.remaining));
+            extra("X-RateLimit-Reset", text(2, reset));
         }
         if (ietf) {
-            res.add_header("RateLimit",
-                           format_ratelimit(s->state, default_rule, d.remaining, reset));
+            const std::string_view state =
+                format_ratelimit(s->state, default_rule, d.remaining, reset);
+            res.add_header("RateLimit", state);
+            extra("RateLimit", state);
         }
         if (!empty_ok) {
             res.add_header("Content-Type", json);
@@ -195,10 +250,235 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
         put("}");
         res.set_body({s->body, static_cast<std::size_t>(out - s->body)});
     }
+    if (forward) {
+        res.clear();
+        res.add_header("Date", date());
+        for (std::size_t i = 0; i < s->extra_count; ++i)
+            res.add_header(s->extra[i].name, s->extra[i].value);
+        co_await proxy(req, peer, res, *out, {s->extra.data(), s->extra_count});
+    }
     // The fields and the body may point into `s`: the server writes the head and copies the body
     // as soon as this coroutine returns, before any other coroutine of this loop runs and could
     // take `s` from the pool.
     release(std::move(s));
+}
+
+namespace {
+
+constexpr std::string_view bad_gateway_body = R"({"error":"bad_gateway"})";
+constexpr std::string_view gateway_timeout_body = R"({"error":"gateway_timeout"})";
+constexpr std::string_view length_required_body = R"({"error":"length_required"})";
+
+// Methods a client may repeat (RFC 9110 section 9.2.2): safe to send again when a pooled
+// connection turned out closed before any answer.
+bool idempotent(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+}  // namespace
+
+asio::awaitable<void> gateway_handler::proxy(const http::request& req,
+                                             const asio::ip::tcp::endpoint& peer,
+                                             http::response& res, http::response_stream& out,
+                                             std::span<const http::header> extra) {
+    auto fail = [&](unsigned status, std::string_view body) {
+        res.set_status(status);
+        res.add_header("Content-Type", json);
+        res.set_body(body);
+    };
+    // The server holds a chunked body only as it arrived, framing included; relaying it needs
+    // the streamed request body that is still to come.
+    if (req.chunked && req.body_size != 0) {
+        fail(411, length_required_body);
+        co_return;
+    }
+    char peer_text[INET6_ADDRSTRLEN] = {};
+    {
+        const asio::ip::address a = peer.address();
+        if (a.is_v4()) {
+            const auto bytes = a.to_v4().to_bytes();
+            inet_ntop(AF_INET, bytes.data(), peer_text, sizeof peer_text);
+        } else {
+            const auto bytes = a.to_v6().to_bytes();
+            inet_ntop(AF_INET6, bytes.data(), peer_text, sizeof peer_text);
+        }
+    }
+    const bool trusted = identifier_.trusted().contains(to_ip(peer.address()));
+    const http::upstream_request forwarded =
+        http::upstream_request_for(req, cfg_.upstream->prefix, peer_text, trusted);
+    const std::string_view body_tail = req.chunked ? "0\r\n\r\n" : "";
+
+    upstream_connection* c = nullptr;
+    http::response_step step;
+    for (int attempt = 0;; ++attempt) {
+        bool reused = false;
+        if (attempt == 0) {
+            c = upstream_->take_idle();
+            reused = c != nullptr;
+        }
+        if (c == nullptr) {
+            std::error_code ec;
+            c = co_await upstream_->connect(ec);
+            if (c == nullptr) {
+                if (ec == std::errc::timed_out) {
+                    fail(504, gateway_timeout_body);
+                } else {
+                    fail(502, bad_gateway_body);
+                }
+                co_return;
+            }
+        }
+        c->out.clear();
+        http::write_request_head(c->out, forwarded);
+        c->parser.expect_response_to(req.method);
+        c->received = 0;
+        // --upstream-timeout counts from the first byte sent to the end of the header section.
+        c->arm(cfg_.upstream_timeout);
+        const std::array<asio::const_buffer, 3> request_bytes{
+            asio::buffer(c->out), asio::buffer(req.body), asio::buffer(body_tail)};
+        auto [wec, written] = co_await asio::async_write(c->socket, request_bytes, nothrow);
+        std::error_code ec = wec;
+        bool malformed = false;
+        bool have_head = false;
+        while (!ec && !c->timed_out()) {
+            step = c->parser.parse(c->pending());
+            if (step.event == http::response_event::need_more) {
+                c->consume(step.consumed);
+                ec = co_await c->read_more();
+                if (ec == asio::error::eof) {
+                    step = c->parser.eof();
+                    malformed = c->received != 0;
+                    break;
+                }
+                continue;
+            }
+            if (step.event == http::response_event::head && c->parser.head().interim()) {
+                c->consume(step.consumed);
+                continue;
+            }
+            if (step.event == http::response_event::head &&
+                c->parser.head().framing != http::body_framing::switched) {
+                have_head = true;
+            } else {
+                malformed = true;
+            }
+            break;
+        }
+        c->disarm();
+        if (have_head) break;
+        const bool timed_out = c->timed_out();
+        const bool nothing_back = c->received == 0 && !malformed;
+        upstream_->release(c, false);
+        c = nullptr;
+        if (timed_out) {
+            fail(504, gateway_timeout_body);
+            co_return;
+        }
+        if (reused && nothing_back && attempt == 0 && idempotent(req.method)) continue;
+        fail(502, bad_gateway_body);
+        co_return;
+    }
+
+    const http::response_head& head = c->parser.head();
+    const bool upstream_keeps = head.keep_alive;
+    const bool http11 = req.version_minor != 0;
+    bool chunked = false;
+    http::relayed_response relayed;
+    relayed.status = head.status;
+    relayed.reason = head.reason;
+    relayed.fields = head.fields();
+    relayed.extra = extra;
+    switch (head.framing) {
+        case http::body_framing::none:
+            // A HEAD or 304 answer announces the representation's length; a 204 has none.
+            if (head.has_content_length && head.status != 204) {
+                relayed.body = http::body_length::known;
+                relayed.content_length = head.content_length;
+            }
+            break;
+        case http::body_framing::content_length:
+            relayed.body = http::body_length::known;
+            relayed.content_length = head.content_length;
+            break;
+        case http::body_framing::chunked:
+        case http::body_framing::until_close:
+        case http::body_framing::switched:
+            // Re-framed chunked for HTTP/1.1; an HTTP/1.0 client reads to the close.
+            if (http11) {
+                relayed.body = http::body_length::chunked;
+                chunked = true;
+            } else {
+                out.close();
+            }
+            break;
+    }
+    relayed.connection = out.connection_field();
+    c->out.clear();
+    http::write_response_head(c->out, relayed);
+    c->consume(step.consumed);
+    if (!co_await out.write(c->out)) {
+        upstream_->release(c, false);
+        co_return;
+    }
+    for (;;) {
+        step = c->parser.parse(c->pending());
+        switch (step.event) {
+            case http::response_event::need_more: {
+                c->consume(step.consumed);
+                // Without progress for --upstream-timeout the body is given up.
+                c->arm(cfg_.upstream_timeout);
+                const std::error_code ec = co_await c->read_more();
+                c->disarm();
+                if (ec == asio::error::eof && !c->timed_out()) {
+                    step = c->parser.eof();
+                    if (step.event == http::response_event::done) {
+                        if (chunked && !co_await out.write("0\r\n\r\n")) {
+                            upstream_->release(c, false);
+                            co_return;
+                        }
+                        upstream_->release(c, false);
+                        co_return;
+                    }
+                }
+                if (ec) {
+                    out.close();
+                    upstream_->release(c, false);
+                    co_return;
+                }
+                break;
+            }
+            case http::response_event::body: {
+                bool ok = false;
+                if (chunked) {
+                    c->out.clear();
+                    http::write_chunk_header(c->out, step.body.size());
+                    ok = co_await out.write(c->out, step.body, http::chunk_end);
+                } else {
+                    ok = co_await out.write(step.body);
+                }
+                c->consume(step.consumed);
+                if (!ok) {
+                    upstream_->release(c, false);
+                    co_return;
+                }
+                break;
+            }
+            case http::response_event::done:
+                c->consume(step.consumed);
+                if (chunked && !co_await out.write("0\r\n\r\n")) {
+                    upstream_->release(c, false);
+                    co_return;
+                }
+                upstream_->release(c, upstream_keeps);
+                co_return;
+            case http::response_event::head:
+            case http::response_event::error:
+                out.close();
+                upstream_->release(c, false);
+                co_return;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,8 +488,9 @@ shard::shard(const config& cfg, const resp::script& script, unsigned index)
     : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
+      upstream_{make_upstream(ctx_, cfg)},
       limiter_{redis_, script, policy_of(cfg)},
-      handler_{cfg, limiter_, metrics_},
+      handler_{cfg, limiter_, metrics_, upstream_.get()},
       control_{ctx_.get_executor()} {
     limits_.parser.max_body_bytes = cfg.max_body;
     redis_.preload(script);
@@ -237,6 +518,7 @@ asio::ip::tcp::endpoint shard::listen(const asio::ip::tcp::endpoint& at) {
 
 void shard::run() {
     redis_.start();
+    if (upstream_) upstream_->start();
     if (accepting_) asio::co_spawn(ctx_, accept_loop(), asio::detached);
     ctx_.run();
 }
@@ -306,6 +588,7 @@ asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {
         control_.abort();
         co_await control_.wait_closed();
     }
+    if (upstream_) upstream_->stop();
     redis_.stop();
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "core/client_key.hpp"
@@ -12,6 +14,7 @@
 #include "core/limiter.hpp"
 #include "core/metrics.hpp"
 #include "core/ratelimit_headers.hpp"
+#include "core/upstream.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
@@ -28,10 +31,15 @@ namespace sluice::core {
 // shard; called by every connection of the shard.
 class gateway_handler {
   public:
-    gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics);
+    // With `upstream`, allowed requests are forwarded through it (--upstream).
+    gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics,
+                    upstream_pool* upstream = nullptr);
 
     asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res);
+    // The same, and a relayed upstream answer is written through `out` as it arrives.
+    asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
+                                 http::response& res, http::response_stream& out);
 
   private:
     // Buffers one request in flight needs; pooled so that a warm shard decides without
@@ -42,7 +50,17 @@ class gateway_handler {
         char body[160];
         char policy[ratelimit_member_capacity];  // RateLimit-Policy
         char state[ratelimit_member_capacity];   // RateLimit
+        char numbers[3][24];                     // X-RateLimit-* as text, for a relayed head
+        std::array<http::header, 5> extra;       // the rate-limit fields of a relayed head
+        std::size_t extra_count = 0;
     };
+    asio::awaitable<void> decide(const http::request& req, const asio::ip::tcp::endpoint& peer,
+                                 http::response& res, http::response_stream* out);
+    // Forwards an allowed request and relays the answer; on a failure before the answer's head,
+    // fills `res` with 502 or 504 instead.
+    asio::awaitable<void> proxy(const http::request& req, const asio::ip::tcp::endpoint& peer,
+                                http::response& res, http::response_stream& out,
+                                std::span<const http::header> extra);
     std::unique_ptr<scratch> acquire();
     void release(std::unique_ptr<scratch> s);
     std::string_view date() noexcept;
@@ -50,6 +68,7 @@ class gateway_handler {
     const config& cfg_;
     sliding_log_limiter& limiter_;
     shard_metrics& metrics_;
+    upstream_pool* upstream_;
     client_identifier identifier_;
     std::vector<std::unique_ptr<scratch>> pool_;
     // The Date header changes once a second: formatted then, not per response.
@@ -96,6 +115,7 @@ class shard {
     asio::ip::tcp::acceptor acceptor_;
     resp::connection redis_;
     shard_metrics metrics_;
+    std::unique_ptr<upstream_pool> upstream_;
     sliding_log_limiter limiter_;
     gateway_handler handler_;
     http::server_limits limits_;

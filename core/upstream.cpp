@@ -1,0 +1,160 @@
+#include "core/upstream.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstring>
+
+namespace sluice::core {
+
+namespace {
+constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t read_buffer_bytes = 16 * 1024;
+}  // namespace
+
+upstream_connection::upstream_connection(const asio::any_io_executor& executor)
+    : socket(executor), timer_(executor), in_(read_buffer_bytes) {}
+
+void upstream_connection::arm(clock::duration d) {
+    timed_out_ = false;
+    const std::uint64_t generation = ++generation_;
+    timer_.expires_after(d);
+    // A completion already queued when the timer was re-armed carries an old generation and is
+    // ignored; the object outlives every completion (see the class comment).
+    timer_.async_wait([this, generation](const std::error_code& ec) {
+        if (ec || generation != generation_) return;
+        timed_out_ = true;
+        std::error_code ignored;
+        socket.cancel(ignored);
+    });
+}
+
+void upstream_connection::disarm() noexcept {
+    ++generation_;
+    timer_.cancel();
+}
+
+void upstream_connection::consume(std::size_t n) noexcept {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+}
+
+asio::awaitable<std::error_code> upstream_connection::read_more() {
+    if (end_ == in_.size()) {
+        if (begin_ == 0) {
+            // One header section fills the buffer: grow up to the parser's bound.
+            if (in_.size() >= parser.limits().max_header_bytes * 2) {
+                co_return std::make_error_code(std::errc::message_size);
+            }
+            in_.resize(in_.size() * 2);
+        } else {
+            std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+        }
+    }
+    auto [ec, n] = co_await socket.async_read_some(
+        asio::buffer(in_.data() + end_, in_.size() - end_), nothrow);
+    if (timed_out_) co_return std::make_error_code(std::errc::timed_out);
+    end_ += n;
+    received += n;
+    co_return ec;
+}
+
+void upstream_connection::close() noexcept {
+    disarm();
+    std::error_code ignored;
+    socket.close(ignored);
+    parser.reset();
+    begin_ = end_ = 0;
+}
+
+upstream_pool::upstream_pool(const asio::any_io_executor& executor, upstream_settings settings)
+    : executor_(executor), settings_(std::move(settings)), sweep_(executor) {
+    idle_.reserve(settings_.max_idle);
+}
+
+upstream_pool::~upstream_pool() {
+    stop();
+}
+
+upstream_connection* upstream_pool::take_idle() {
+    if (idle_.empty()) return nullptr;
+    upstream_connection* c = idle_.back();
+    idle_.pop_back();
+    return c;
+}
+
+upstream_connection* upstream_pool::spare() {
+    if (!spare_.empty()) {
+        upstream_connection* c = spare_.back();
+        spare_.pop_back();
+        return c;
+    }
+    all_.push_back(std::make_unique<upstream_connection>(executor_));
+    spare_.reserve(all_.size());
+    return all_.back().get();
+}
+
+asio::awaitable<upstream_connection*> upstream_pool::connect(std::error_code& ec) {
+    upstream_connection* c = spare();
+    c->arm(settings_.connect_timeout);
+    auto [cec] = co_await c->socket.async_connect(settings_.endpoint, nothrow);
+    const bool timed_out = c->timed_out();
+    c->disarm();
+    ec = timed_out ? std::make_error_code(std::errc::timed_out) : cec;
+    if (!ec) {
+        c->socket.set_option(asio::ip::tcp::no_delay(true), ec);
+        ec = {};
+        co_return c;
+    }
+    c->close();
+    spare_.push_back(c);
+    co_return nullptr;
+}
+
+void upstream_pool::release(upstream_connection* c, bool reusable) noexcept {
+    c->disarm();
+    if (reusable && !stopped_ && c->pending().empty() && idle_.size() < settings_.max_idle) {
+        c->parser.reset();
+        c->idle_since = upstream_connection::clock::now();
+        idle_.push_back(c);
+        return;
+    }
+    c->close();
+    spare_.push_back(c);
+}
+
+void upstream_pool::start() {
+    stopped_ = false;
+    arm_sweep();
+}
+
+void upstream_pool::arm_sweep() {
+    sweep_.expires_after(std::chrono::seconds(1));
+    sweep_.async_wait([this](const std::error_code& ec) {
+        if (ec || stopped_) return;
+        const auto cutoff = upstream_connection::clock::now() - settings_.idle_timeout;
+        std::size_t expired = 0;
+        while (expired < idle_.size() && idle_[expired]->idle_since <= cutoff)
+            ++expired;
+        for (std::size_t i = 0; i < expired; ++i) {
+            idle_[i]->close();
+            spare_.push_back(idle_[i]);
+        }
+        idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+        arm_sweep();
+    });
+}
+
+void upstream_pool::stop() noexcept {
+    stopped_ = true;
+    sweep_.cancel();
+    for (upstream_connection* c : idle_) {
+        c->close();
+        spare_.push_back(c);
+    }
+    idle_.clear();
+}
+
+}  // namespace sluice::core
