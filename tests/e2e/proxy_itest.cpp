@@ -1,0 +1,371 @@
+// --upstream end to end: the real binary and redis-server, a scripted upstream that records the
+// bytes it receives, and a real nginx serving static files.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/http_client.hpp"
+#include "tests/support/nginx_server.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/scripted_upstream.hpp"
+#include "tests/support/sluice_gateway.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+sluice_gateway start(const redis_server& redis, const std::string& upstream,
+                     std::vector<std::string> flags = {}) {
+    flags.insert(flags.begin(), {"--threads", "1", "--upstream", upstream});
+    sluice_gateway gw{redis.url(), {.flags = std::move(flags)}};
+    EXPECT_TRUE(gw.wait_ready());
+    return gw;
+}
+
+std::string url_of(const scripted_upstream& up, const std::string& prefix = {}) {
+    return "http://127.0.0.1:" + std::to_string(up.port()) + prefix;
+}
+
+// Sends `request` on a new connection and reads until the server closes it (or 5 s pass).
+std::string exchange(unsigned short port, const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size())) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        char buf[65536];
+        while (std::chrono::steady_clock::now() < deadline) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+// The body of a chunked message, or "(bad chunking)".
+std::string dechunk(std::string_view body) {
+    std::string out;
+    for (;;) {
+        const auto eol = body.find("\r\n");
+        if (eol == std::string_view::npos) return "(bad chunking)";
+        const std::size_t size = std::stoul(std::string(body.substr(0, eol)), nullptr, 16);
+        body.remove_prefix(eol + 2);
+        if (size == 0) return body == "\r\n" ? out : "(bad chunking)";
+        if (body.size() < size + 2) return "(bad chunking)";
+        out.append(body.substr(0, size));
+        body.remove_prefix(size + 2);
+    }
+}
+
+unsigned short closed_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+TEST(Proxy, ForwardsFieldsAsTheContractSaysAndRelaysTheAnswer) {
+    redis_server redis;
+    scripted_upstream up{
+        scripted_upstream::ok("from upstream",
+                              "X-Up: 1\r\nKeep-Alive: timeout=5\r\nConnection: x-secret\r\n"
+                              "X-Secret: s\r\nX-RateLimit-Limit: 999\r\n")};
+    auto gw = start(redis, url_of(up, "/base/"));
+    http_client c{gw.port};
+    ASSERT_TRUE(
+        c.send("POST /items?x=1 HTTP/1.1\r\nHost: example.test\r\nX-Custom: yes\r\n"
+               "Connection: keep-alive, x-drop\r\nX-Drop: 1\r\nKeep-Alive: 300\r\n"
+               "TE: trailers\r\nProxy-Authorization: Basic eA==\r\n"
+               "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\n"
+               "Content-Length: 5\r\n\r\nhello"));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "from upstream");
+    EXPECT_EQ(r->header("x-up"), "1");
+    EXPECT_EQ(r->headers.count("keep-alive"), 0u);
+    EXPECT_EQ(r->headers.count("x-secret"), 0u);
+    // Ours, not the upstream's.
+    EXPECT_EQ(r->header("x-ratelimit-limit"), "5");
+    EXPECT_EQ(r->header("x-ratelimit-remaining"), "4");
+    EXPECT_EQ(r->header("ratelimit"), R"("default";r=4;t=10)");
+
+    const auto got = up.requests();
+    ASSERT_EQ(got.size(), 1u);
+    const std::string& raw = got[0];
+    EXPECT_EQ(raw.rfind("POST /base/items?x=1 HTTP/1.1\r\n", 0), 0u) << raw;
+    EXPECT_NE(raw.find("\r\nHost: example.test\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nX-Custom: yes\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nX-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nX-Forwarded-Proto: http\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nX-Forwarded-Host: example.test\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nContent-Length: 5\r\n"), std::string::npos) << raw;
+    for (const char* gone :
+         {"6.6.6.6", "evil", "X-Drop", "Keep-Alive", "TE:", "Proxy-Auth", "Connection"}) {
+        EXPECT_EQ(raw.find(gone), std::string::npos) << gone << " in " << raw;
+    }
+    EXPECT_TRUE(raw.ends_with("\r\n\r\nhello")) << raw;
+}
+
+TEST(Proxy, TrustedPeerKeepsItsForwardedForAndThePeerIsAppended) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up), {"--trust-proxy", "127.0.0.0/8"});
+    ASSERT_EQ(http_get(gw.port, "/", "X-Forwarded-For: 203.0.113.9\r\n")->status, 200);
+    const auto got = up.requests();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_NE(got[0].find("\r\nX-Forwarded-For: 203.0.113.9, 127.0.0.1\r\n"), std::string::npos)
+        << got[0];
+}
+
+TEST(Proxy, SixSequentialRequestsFiveForwardedTheRejectedOneNeverReachesTheUpstream) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up));
+    for (int i = 0; i < 6; ++i) {
+        const auto r = http_get(gw.port, "/x");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, i < 5 ? 200 : 429) << i;
+        if (i < 5) {
+            EXPECT_EQ(r->body, "ok");
+        }
+    }
+    EXPECT_EQ(up.request_count(), 5u);
+}
+
+TEST(Proxy, SixtySimultaneousExactlyFiveReachTheUpstream) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up), {"--threads", "2"});
+    std::atomic<int> allowed{0};
+    std::atomic<int> rejected{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 60; ++i) {
+        clients.emplace_back([&] {
+            const auto r = http_get(gw.port, "/");
+            if (r && r->status == 200) ++allowed;
+            if (r && r->status == 429) ++rejected;
+        });
+    }
+    for (auto& t : clients)
+        t.join();
+    EXPECT_EQ(allowed.load(), 5);
+    EXPECT_EQ(rejected.load(), 55);
+    EXPECT_EQ(up.request_count(), 5u);
+}
+
+TEST(Proxy, RefusedIs502) {
+    redis_server redis;
+    auto gw = start(redis, "http://127.0.0.1:" + std::to_string(closed_port()));
+    const auto r = http_get(gw.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+    EXPECT_EQ(r->body, R"({"error":"bad_gateway"})");
+    EXPECT_EQ(r->header("x-ratelimit-remaining"), "4");
+}
+
+TEST(Proxy, GarbageIs502) {
+    redis_server redis;
+    scripted_reply garbage;
+    garbage.bytes = "SMTP ready\r\n\r\n";
+    garbage.close_after = true;
+    scripted_upstream up{garbage};
+    auto gw = start(redis, url_of(up));
+    const auto r = http_get(gw.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+    EXPECT_EQ(r->body, R"({"error":"bad_gateway"})");
+}
+
+TEST(Proxy, SilentUpstreamIs504AfterUpstreamTimeout) {
+    redis_server redis;
+    scripted_reply silent;
+    silent.silent = true;
+    scripted_upstream up{silent};
+    auto gw = start(redis, url_of(up), {"--upstream-timeout", "300ms"});
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = http_get(gw.port, "/");
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 504);
+    EXPECT_EQ(r->body, R"({"error":"gateway_timeout"})");
+    EXPECT_GE(elapsed, 250ms);
+    EXPECT_LT(elapsed, 2s);
+}
+
+TEST(Proxy, SlowHeadWithinTheTimeoutIsRelayed) {
+    redis_server redis;
+    scripted_reply slow = scripted_upstream::ok("late");
+    slow.delay = 200ms;
+    scripted_upstream up{slow};
+    auto gw = start(redis, url_of(up), {"--upstream-timeout", "2s"});
+    const auto r = http_get(gw.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "late");
+}
+
+TEST(Proxy, RetriesOnceOnAReusedConnectionTheUpstreamClosed) {
+    redis_server redis;
+    scripted_upstream up;
+    // Answered as keep-alive, then closed without saying so: the pooled connection is dead.
+    scripted_reply first = scripted_upstream::ok("one");
+    first.close_after = true;
+    up.push(first);
+    auto gw = start(redis, url_of(up));
+    http_client c{gw.port};
+    auto r = c.get("/a");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "one");
+    std::this_thread::sleep_for(200ms);
+    r = c.get("/b");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+    EXPECT_EQ(up.connection_count(), 2u);
+    EXPECT_EQ(up.request_count(), 2u);
+}
+
+TEST(Proxy, KeepAliveConnectionIsReused) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up));
+    http_client c{gw.port};
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(c.get("/")->status, 200);
+    EXPECT_EQ(up.connection_count(), 1u);
+    EXPECT_EQ(up.request_count(), 3u);
+}
+
+TEST(Proxy, ChunkedAndCloseDelimitedBodiesAreRelayedChunked) {
+    redis_server redis;
+    scripted_upstream up;
+    scripted_reply chunked;
+    chunked.bytes =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    up.push(chunked);
+    scripted_reply until_close;
+    until_close.bytes = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close";
+    until_close.close_after = true;
+    up.push(until_close);
+    auto gw = start(redis, url_of(up));
+    for (const char* want : {"hello, world", "until the close"}) {
+        const std::string raw =
+            exchange(gw.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        const auto split = raw.find("\r\n\r\n");
+        ASSERT_NE(split, std::string::npos) << raw;
+        const std::string head = raw.substr(0, split + 2);
+        EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+        EXPECT_NE(head.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos) << head;
+        EXPECT_EQ(dechunk(std::string_view(raw).substr(split + 4)), want);
+    }
+}
+
+TEST(Proxy, HttpTenClientGetsACloseDelimitedBody) {
+    redis_server redis;
+    scripted_reply chunked;
+    chunked.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    scripted_upstream up{chunked};
+    auto gw = start(redis, url_of(up));
+    const std::string raw = exchange(gw.port, "GET / HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nConnection: close\r\n"), std::string::npos) << raw;
+    EXPECT_TRUE(raw.ends_with("\r\n\r\nabc")) << raw;
+}
+
+TEST(Proxy, HeadAnd204And304HaveNoBody) {
+    redis_server redis;
+    scripted_upstream up;
+    up.push({.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n"});
+    up.push({.bytes = "HTTP/1.1 204 No Content\r\n\r\n"});
+    up.push({.bytes = "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"});
+    auto gw = start(redis, url_of(up), {"--limit", "10"});
+    // Content-Length framing would wait for 42 bytes: the heads are read until the close.
+    const std::string head =
+        exchange(gw.port, "HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+    EXPECT_NE(head.find("\r\nContent-Length: 42\r\n"), std::string::npos) << head;
+    EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+    const std::string raw =
+        exchange(gw.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(raw.ends_with("\r\n\r\n")) << raw;
+    EXPECT_EQ(raw.rfind("HTTP/1.1 204", 0), 0u) << raw;
+    const std::string not_modified =
+        exchange(gw.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(not_modified.rfind("HTTP/1.1 304", 0), 0u) << not_modified;
+    EXPECT_NE(not_modified.find("\r\nContent-Length: 42\r\n"), std::string::npos) << not_modified;
+    EXPECT_TRUE(not_modified.ends_with("\r\n\r\n")) << not_modified;
+}
+
+TEST(Proxy, ResetMidBodyClosesTheClientConnection) {
+    redis_server redis;
+    scripted_reply broken;
+    broken.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b";
+    broken.reset_after = true;
+    scripted_upstream up{broken};
+    auto gw = start(redis, url_of(up));
+    const std::string raw = exchange(gw.port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+    EXPECT_TRUE(raw.ends_with("only ten b")) << raw;
+}
+
+TEST(Proxy, OneMebibyteBody) {
+    redis_server redis;
+    std::string body(1024 * 1024, 'x');
+    for (std::size_t i = 0; i < body.size(); i += 997)
+        body[i] = static_cast<char>('a' + i % 26);
+    scripted_upstream up{scripted_upstream::ok(body)};
+    auto gw = start(redis, url_of(up));
+    const auto r = http_get(gw.port, "/big");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.size(), body.size());
+    EXPECT_TRUE(r->body == body);
+}
+
+TEST(Proxy, InFrontOfARealNginx) {
+    redis_server redis;
+    nginx_server nginx{R"(
+        server {
+            listen 127.0.0.1:@PORT@;
+            root @DIR@/www;
+        }
+    )",
+                       {{"www/hello.txt", "hello from nginx\n"}}};
+    auto gw = start(redis, "http://127.0.0.1:" + std::to_string(nginx.port()));
+    const auto r = http_get(gw.port, "/hello.txt");
+    ASSERT_TRUE(r) << nginx.error_log();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello from nginx\n");
+    EXPECT_EQ(r->header("x-ratelimit-remaining"), "4");
+    EXPECT_EQ(http_get(gw.port, "/missing")->status, 404);
+}
+
+}  // namespace
+}  // namespace sluice::test
