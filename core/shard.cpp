@@ -586,6 +586,7 @@ asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {
     co_await (control_.wait_closed() || timer.async_wait(nothrow));
     if (control_.active() != 0) {
         control_.abort();
+        if (upstream_) upstream_->abort();
         co_await control_.wait_closed();
     }
     if (upstream_) upstream_->stop();

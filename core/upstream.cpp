@@ -79,10 +79,17 @@ upstream_pool::~upstream_pool() {
 }
 
 upstream_connection* upstream_pool::take_idle() {
-    if (idle_.empty()) return nullptr;
-    upstream_connection* c = idle_.back();
-    idle_.pop_back();
-    return c;
+    while (!idle_.empty()) {
+        upstream_connection* c = idle_.back();
+        idle_.pop_back();
+        // Bytes that arrived while it was idle belong to no request: a reply to them would be
+        // read as the next request's.
+        std::error_code ec;
+        if (c->socket.available(ec) == 0 && !ec) return c;
+        c->close();
+        spare_.push_back(c);
+    }
+    return nullptr;
 }
 
 upstream_connection* upstream_pool::spare() {
@@ -145,6 +152,14 @@ void upstream_pool::arm_sweep() {
         idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
         arm_sweep();
     });
+}
+
+void upstream_pool::abort() noexcept {
+    stop();
+    for (const auto& c : all_) {
+        std::error_code ignored;
+        c->socket.close(ignored);
+    }
 }
 
 void upstream_pool::stop() noexcept {

@@ -83,6 +83,9 @@ class upstream_pool {
     // Starts the idle sweep; stop() ends it and closes every idle connection.
     void start();
     void stop() noexcept;
+    // stop(), and the connections in use are closed too: their requests fail at once (a forced
+    // shutdown must not wait for --upstream-timeout).
+    void abort() noexcept;
 
   private:
     void arm_sweep();
