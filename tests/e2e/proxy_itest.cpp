@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -177,6 +178,74 @@ TEST(Proxy, SixtySimultaneousExactlyFiveReachTheUpstream) {
     EXPECT_EQ(allowed.load(), 5);
     EXPECT_EQ(rejected.load(), 55);
     EXPECT_EQ(up.request_count(), 5u);
+}
+
+TEST(Proxy, PipelinedResponsesStayInOrder) {
+    redis_server redis;
+    scripted_upstream up;
+    up.push(scripted_upstream::ok("first"));
+    up.push(scripted_upstream::ok("second"));
+    auto gw = start(redis, url_of(up));
+    http_client c{gw.port};
+    // The 411 is buffered by the server when the relayed answer after it starts streaming.
+    ASSERT_TRUE(
+        c.send("GET /1 HTTP/1.1\r\nHost: t\r\n\r\n"
+               "POST /2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\n0\r\n\r\n"
+               "GET /3 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "first");
+    r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 411);
+    EXPECT_EQ(r->body, R"({"error":"length_required"})");
+    r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "second");
+    EXPECT_EQ(up.request_count(), 2u);
+}
+
+TEST(Proxy, WithoutUpstreamTheBuiltInApiAnswers) {
+    redis_server redis;
+    sluice_gateway gw{redis.url(), {.flags = {"--threads", "1"}}};
+    ASSERT_TRUE(gw.wait_ready());
+    const auto r = http_get(gw.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, R"({"status":"ok"})");
+}
+
+TEST(Proxy, MaxBodyIsTheRequestBodyLimit) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up), {"--max-body", "10"});
+    http_client c{gw.port};
+    ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    http_client d{gw.port};
+    ASSERT_TRUE(d.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n01234567890"));
+    r = d.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(up.request_count(), 1u);
+}
+
+TEST(Proxy, ShutdownDoesNotWaitForASilentUpstream) {
+    redis_server redis;
+    scripted_reply silent;
+    silent.silent = true;
+    scripted_upstream up{silent};
+    auto gw = start(redis, url_of(up));
+    std::thread client([&] { http_get(gw.port, "/"); });
+    while (up.request_count() == 0)
+        std::this_thread::sleep_for(10ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(gw.proc.stop(SIGTERM, 10s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 7s);
+    client.join();
 }
 
 TEST(Proxy, RefusedIs502) {
