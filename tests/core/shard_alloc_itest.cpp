@@ -20,15 +20,15 @@
 #include "tests/support/allocations.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/scripted_upstream.hpp"
 
 namespace sluice::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
-    test::redis_server redis;
-    config cfg;
+// Loads a shard configured by `cfg` and checks the warm part of the load for allocations.
+void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config cfg) {
     cfg.redis.host = "127.0.0.1";
     cfg.redis.port = redis.port();
     cfg.key = *key_source::parse("header:X-Api-Key");
@@ -104,6 +104,21 @@ TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
     EXPECT_LE(after - before, requests / 200)
         << (after - before) << " allocations on the shard thread over " << requests
         << " warm requests";
+}
+
+TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
+    test::redis_server redis;
+    expect_warm_shard_does_not_allocate(redis, config{});
+}
+
+// With --upstream: the pooled upstream connections, the forwarded head and the relayed answer.
+TEST(ShardHotPath, WarmShardForwardsWithoutAllocating) {
+    test::redis_server redis;
+    test::scripted_upstream up;
+    config cfg;
+    cfg.upstream = upstream_url{"127.0.0.1", up.port(), "/api"};
+    expect_warm_shard_does_not_allocate(redis, cfg);
+    EXPECT_GT(up.request_count(), 0u);
 }
 
 }  // namespace
