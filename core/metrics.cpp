@@ -64,6 +64,28 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
              sum(shards, [i](auto& m) { return m.forward_auth[i].get(); }));
     }
 
+    header(out, "sluice_upstream_responses_total", "counter",
+           "Upstream answers relayed (--upstream), by status class.");
+    constexpr const char* classes[] = {"{class=\"1xx\"}", "{class=\"2xx\"}", "{class=\"3xx\"}",
+                                       "{class=\"4xx\"}", "{class=\"5xx\"}"};
+    for (std::size_t i = 0; i < std::size(classes); ++i) {
+        line(out, "sluice_upstream_responses_total", classes[i],
+             sum(shards, [i](auto& m) { return m.upstream_responses[i].get(); }));
+    }
+    header(out, "sluice_upstream_failures_total", "counter",
+           "Forwarded requests the upstream did not answer: 502 and 504 sent by sluice, and "
+           "relays broken off after the head.");
+    line(out, "sluice_upstream_failures_total", "{answer=\"bad_gateway\"}",
+         sum(shards, [](auto& m) { return m.upstream_bad_gateway.get(); }));
+    line(out, "sluice_upstream_failures_total", "{answer=\"gateway_timeout\"}",
+         sum(shards, [](auto& m) { return m.upstream_timeout.get(); }));
+    line(out, "sluice_upstream_failures_total", "{answer=\"truncated\"}",
+         sum(shards, [](auto& m) { return m.upstream_truncated.get(); }));
+    header(out, "sluice_upstream_retries_total", "counter",
+           "Idempotent requests sent again after a pooled upstream connection was found closed.");
+    line(out, "sluice_upstream_retries_total", "",
+         sum(shards, [](auto& m) { return m.upstream_retries.get(); }));
+
     auto opened = sum(shards, [](auto& m) { return m.connections_opened.get(); });
     auto closed = sum(shards, [](auto& m) { return m.connections_closed.get(); });
     header(out, "sluice_connections_total", "counter", "Client connections accepted.");

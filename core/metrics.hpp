@@ -52,6 +52,14 @@ struct shard_metrics {
     counter connections_opened;
     counter connections_closed;
     latency_histogram decision_latency;
+    // --upstream: answers relayed by status class (index: status / 100 - 1).
+    std::array<counter, 5> upstream_responses;
+    // Forwarded requests answered 502 and 504 by us, and relays broken off after their head.
+    counter upstream_bad_gateway;
+    counter upstream_timeout;
+    counter upstream_truncated;
+    // Sent again on a new connection after a pooled one turned out closed.
+    counter upstream_retries;
 };
 
 // The Redis side of a shard, as /metrics reports it (read from the connection's own counters).

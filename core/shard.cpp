@@ -283,6 +283,8 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
                                              http::response& res, http::response_stream& out,
                                              std::span<const http::header> extra) {
     auto fail = [&](unsigned status, std::string_view body) {
+        if (status == 502) metrics_.upstream_bad_gateway.add();
+        if (status == 504) metrics_.upstream_timeout.add();
         res.set_status(status);
         res.add_header("Content-Type", json);
         res.set_body(body);
@@ -375,13 +377,17 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
             fail(504, gateway_timeout_body);
             co_return;
         }
-        if (reused && nothing_back && attempt == 0 && idempotent(req.method)) continue;
+        if (reused && nothing_back && attempt == 0 && idempotent(req.method)) {
+            metrics_.upstream_retries.add();
+            continue;
+        }
         fail(502, bad_gateway_body);
         co_return;
     }
 
     const http::response_head& head = c->parser.head();
     const bool upstream_keeps = head.keep_alive;
+    metrics_.upstream_responses[std::min<unsigned>(head.status / 100, 5) - 1].add();
     const bool http11 = req.version_minor != 0;
     bool chunked = false;
     http::relayed_response relayed;
@@ -442,6 +448,7 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
                     }
                 }
                 if (ec) {
+                    metrics_.upstream_truncated.add();
                     out.close();
                     upstream_->release(c, false);
                     co_return;
@@ -474,6 +481,7 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
                 co_return;
             case http::response_event::head:
             case http::response_event::error:
+                metrics_.upstream_truncated.add();
                 out.close();
                 upstream_->release(c, false);
                 co_return;

@@ -256,6 +256,7 @@ TEST(Proxy, RefusedIs502) {
     EXPECT_EQ(r->status, 502);
     EXPECT_EQ(r->body, R"({"error":"bad_gateway"})");
     EXPECT_EQ(r->header("x-ratelimit-remaining"), "4");
+    EXPECT_EQ(gw.metric(R"(sluice_upstream_failures_total{answer="bad_gateway"})"), 1);
 }
 
 TEST(Proxy, GarbageIs502) {
@@ -285,6 +286,7 @@ TEST(Proxy, SilentUpstreamIs504AfterUpstreamTimeout) {
     EXPECT_EQ(r->body, R"({"error":"gateway_timeout"})");
     EXPECT_GE(elapsed, 250ms);
     EXPECT_LT(elapsed, 2s);
+    EXPECT_EQ(gw.metric(R"(sluice_upstream_failures_total{answer="gateway_timeout"})"), 1);
 }
 
 TEST(Proxy, SlowHeadWithinTheTimeoutIsRelayed) {
@@ -318,6 +320,8 @@ TEST(Proxy, RetriesOnceOnAReusedConnectionTheUpstreamClosed) {
     EXPECT_EQ(r->body, "ok");
     EXPECT_EQ(up.connection_count(), 2u);
     EXPECT_EQ(up.request_count(), 2u);
+    EXPECT_EQ(gw.metric("sluice_upstream_retries_total"), 1);
+    EXPECT_EQ(gw.metric(R"(sluice_upstream_responses_total{class="2xx"})"), 2);
 }
 
 TEST(Proxy, KeepAliveConnectionIsReused) {
@@ -402,6 +406,7 @@ TEST(Proxy, ResetMidBodyClosesTheClientConnection) {
     const std::string raw = exchange(gw.port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
     EXPECT_TRUE(raw.ends_with("only ten b")) << raw;
+    EXPECT_EQ(gw.metric(R"(sluice_upstream_failures_total{answer="truncated"})"), 1);
 }
 
 TEST(Proxy, OneMebibyteBody) {
@@ -434,6 +439,7 @@ TEST(Proxy, InFrontOfARealNginx) {
     EXPECT_EQ(r->body, "hello from nginx\n");
     EXPECT_EQ(r->header("x-ratelimit-remaining"), "4");
     EXPECT_EQ(http_get(gw.port, "/missing")->status, 404);
+    EXPECT_EQ(gw.metric(R"(sluice_upstream_responses_total{class="4xx"})"), 1);
 }
 
 }  // namespace
