@@ -289,6 +289,40 @@ TEST(Proxy, SilentUpstreamIs504AfterUpstreamTimeout) {
     EXPECT_EQ(gw.metric(R"(sluice_upstream_failures_total{answer="gateway_timeout"})"), 1);
 }
 
+TEST(Proxy, NoConnectionWithinTheConnectTimeoutIs504) {
+    redis_server redis;
+    // A listener that never accepts, its accept queue filled: the kernel drops further SYNs, so
+    // a connect neither succeeds nor fails.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 0), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(100ms);
+    auto gw = start(redis, "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)),
+                    {"--upstream-connect-timeout", "300ms"});
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = http_get(gw.port, "/");
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 504);
+    EXPECT_EQ(r->body, R"({"error":"gateway_timeout"})");
+    EXPECT_GE(elapsed, 250ms);
+    EXPECT_LT(elapsed, 2s);
+    for (const int fd : fillers)
+        ::close(fd);
+    ::close(listener);
+}
+
 TEST(Proxy, SlowHeadWithinTheTimeoutIsRelayed) {
     redis_server redis;
     scripted_reply slow = scripted_upstream::ok("late");
