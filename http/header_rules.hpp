@@ -6,6 +6,7 @@
 // differently by another HTTP implementation on the path, the root of request smuggling and of
 // response splitting, so both directions refuse it.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,69 @@ constexpr bool is_value_char(unsigned char c) noexcept {
 constexpr bool is_digit(unsigned char c) noexcept {
     return c >= '0' && c <= '9';
 }
+
+// Where a piece of the message lies in the buffer llhttp is executing over: offsets, not
+// pointers, so a caller may move the buffer between two executes.
+struct span {
+    std::uint32_t offset = 0;
+    std::uint32_t length = 0;
+
+    // llhttp may report one span in pieces; they are adjacent in the buffer, so the span just
+    // grows to cover them.
+    void extend(const char* base, const char* at, std::size_t n) noexcept {
+        const auto at_offset = static_cast<std::uint32_t>(at - base);
+        if (length == 0) offset = at_offset;
+        length = static_cast<std::uint32_t>(at_offset + n - offset);
+    }
+    std::string_view in(const char* base) const noexcept { return {base + offset, length}; }
+};
+
+// The field lines llhttp reports, as spans, at most N: what both parsers' field callbacks do.
+template <std::size_t N>
+class field_spans {
+  public:
+    struct field {
+        span name;
+        span value;
+    };
+
+    void clear() noexcept {
+        count_ = 0;
+        open_ = false;
+    }
+    // A piece of a field name; false when `limit` (at most N) fields are there already.
+    bool add_name(const char* base, const char* at, std::size_t n, std::size_t limit) noexcept {
+        if (!open_) {
+            if (count_ == std::min(limit, N)) return false;
+            fields_[count_] = {};
+            open_ = true;
+        }
+        fields_[count_].name.extend(base, at, n);
+        return true;
+    }
+    void add_value(const char* base, const char* at, std::size_t n) noexcept {
+        fields_[count_].value.extend(base, at, n);
+    }
+    // llhttp skips the whitespace before a value but keeps the whitespace after it.
+    void value_complete(const char* base) noexcept {
+        span& value = fields_[count_].value;
+        while (value.length != 0) {
+            const char last = base[value.offset + value.length - 1];
+            if (last != ' ' && last != '\t') break;
+            --value.length;
+        }
+        ++count_;
+        open_ = false;
+    }
+
+    std::size_t size() const noexcept { return count_; }
+    const field& operator[](std::size_t i) const noexcept { return fields_[i]; }
+
+  private:
+    std::array<field, N> fields_{};
+    std::size_t count_ = 0;
+    bool open_ = false;  // a field name was reported and its value is not complete yet
+};
 
 // Scans a header section one byte at a time, across calls, up to the blank line that ends it:
 // the start line (a request line or a status line) and the field lines. It checks the bytes only;

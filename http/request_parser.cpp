@@ -72,7 +72,6 @@ void request_parser::begin_request() noexcept {
     llhttp_reset(&llhttp_);
     phase_ = phase::headers;
     scanner_.reset();
-    field_open_ = false;
     expect_continue_ = false;
     keep_alive_ = false;
     at_last_chunk_ = false;
@@ -80,7 +79,7 @@ void request_parser::begin_request() noexcept {
     fed_ = 0;
     method_ = {};
     target_ = {};
-    field_count_ = 0;
+    fields_.clear();
     body_size_ = 0;
     request_.method = {};
     request_.target = {};
@@ -167,59 +166,38 @@ bool request_parser::scan_headers(std::string_view buf) noexcept {
     return false;
 }
 
-void request_parser::extend(span& s, const char* at, std::size_t n) noexcept {
-    // llhttp may report one span in pieces; they are adjacent in the buffer, so the span just
-    // grows to cover them.
-    const auto offset = static_cast<std::uint32_t>(at - base_);
-    if (s.length == 0) s.offset = offset;
-    s.length = static_cast<std::uint32_t>(offset + n - s.offset);
-}
-
 int request_parser::on_method(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<request_parser*>(p->data);
-    self.extend(self.method_, at, n);
+    self.method_.extend(self.base_, at, n);
     return 0;
 }
 
 int request_parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<request_parser*>(p->data);
-    self.extend(self.target_, at, n);
+    self.target_.extend(self.base_, at, n);
     return 0;
 }
 
 int request_parser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<request_parser*>(p->data);
     if (self.phase_ != phase::headers) return 0;  // a trailer field: framing only, ignored
-    if (!self.field_open_) {
-        if (self.field_count_ == max_header_fields) {
-            return self.fail_in_callback(431, "too many header fields");
-        }
-        self.fields_[self.field_count_] = {};
-        self.field_open_ = true;
+    if (!self.fields_.add_name(self.base_, at, n, max_header_fields)) {
+        return self.fail_in_callback(431, "too many header fields");
     }
-    self.extend(self.fields_[self.field_count_].name, at, n);
     return 0;
 }
 
 int request_parser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<request_parser*>(p->data);
     if (self.phase_ != phase::headers) return 0;
-    self.extend(self.fields_[self.field_count_].value, at, n);
+    self.fields_.add_value(self.base_, at, n);
     return 0;
 }
 
 int request_parser::on_header_value_complete(llhttp_t* p) {
     auto& self = *static_cast<request_parser*>(p->data);
     if (self.phase_ != phase::headers) return 0;
-    // llhttp skips the whitespace before a value but keeps the whitespace after it.
-    span& value = self.fields_[self.field_count_].value;
-    while (value.length != 0) {
-        const char last = self.base_[value.offset + value.length - 1];
-        if (last != ' ' && last != '\t') break;
-        --value.length;
-    }
-    ++self.field_count_;
-    self.field_open_ = false;
+    self.fields_.value_complete(self.base_);
     return 0;
 }
 
@@ -243,9 +221,9 @@ int request_parser::check_headers() noexcept {
     bool upgrade = false;
     connection_tokens connection;
     bool expect_continue = false;
-    for (std::size_t i = 0; i < field_count_; ++i) {
-        const std::string_view name(base_ + fields_[i].name.offset, fields_[i].name.length);
-        const std::string_view value(base_ + fields_[i].value.offset, fields_[i].value.length);
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+        const std::string_view name = fields_[i].name.in(base_);
+        const std::string_view value = fields_[i].value.in(base_);
         switch (framing.add(name, value)) {
             case rules::framing_fields::verdict::invalid_length:
                 return fail_in_callback(400, "invalid Content-Length");
@@ -326,10 +304,10 @@ void request_parser::build_request(std::string_view buf) noexcept {
     r.version_major = llhttp_.http_major;
     r.version_minor = llhttp_.http_minor;
     r.keep_alive = keep_alive_;
-    for (std::size_t i = 0; i < field_count_; ++i) {
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
         r.headers[i] = {view(buf, fields_[i].name), view(buf, fields_[i].value)};
     }
-    r.header_count = field_count_;
+    r.header_count = fields_.size();
     if (r.chunked) {
         r.body_size = body_size_;
         r.body = {};

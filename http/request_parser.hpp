@@ -103,14 +103,7 @@ class request_parser {
 
   private:
     enum class phase : std::uint8_t { headers, body, done, failed };
-    struct span {
-        std::uint32_t offset = 0;
-        std::uint32_t length = 0;
-    };
-    struct field_span {
-        span name;
-        span value;
-    };
+    using span = rules::span;
 
     static int on_method(llhttp_t* p, const char* at, std::size_t n);
     static int on_url(llhttp_t* p, const char* at, std::size_t n);
@@ -126,7 +119,6 @@ class request_parser {
     // Scans the header section up to its blank line; returns false on an error (already recorded).
     bool scan_headers(std::string_view buf) noexcept;
     int check_headers() noexcept;
-    void extend(span& s, const char* at, std::size_t n) noexcept;
     std::string_view view(std::string_view buf, span s) const noexcept {
         return buf.substr(s.offset, s.length);
     }
@@ -140,7 +132,6 @@ class request_parser {
 
     phase phase_ = phase::headers;
     rules::header_scanner scanner_{rules::header_scanner::start_line::request};
-    bool field_open_ = false;  // a field name was reported and its value is not complete yet
     bool expect_continue_ = false;
     bool keep_alive_ = false;        // as the header section asks
     bool at_last_chunk_ = false;     // on_chunk_header paused llhttp at the last chunk
@@ -150,8 +141,7 @@ class request_parser {
 
     span method_{};
     span target_{};
-    std::array<field_span, max_header_fields> fields_{};
-    std::size_t field_count_ = 0;
+    rules::field_spans<max_header_fields> fields_;
     std::uint64_t body_size_ = 0;
 
     unsigned error_status_ = 0;

@@ -44,14 +44,13 @@ void response_parser::begin_response() noexcept {
     llhttp_reset(&llhttp_);
     scanner_.reset();
     phase_ = phase::head;
-    field_open_ = false;
     at_last_chunk_ = false;
     message_end_ = false;
     trailer_scanned_ = 0;
     framing_ = body_framing::none;
     piece_ = {};
     reason_ = {};
-    field_count_ = 0;
+    fields_.clear();
     error_reason_ = {};
 }
 
@@ -227,51 +226,32 @@ response_step response_parser::parse_trailers(std::string_view buf, std::size_t 
     return llhttp_failure(err == HPE_OK ? HPE_INVALID_EOF_STATE : err);
 }
 
-void response_parser::extend(span& s, const char* at, std::size_t n) noexcept {
-    const auto offset = static_cast<std::uint32_t>(at - base_);
-    if (s.length == 0) s.offset = offset;
-    s.length = static_cast<std::uint32_t>(offset + n - s.offset);
-}
-
 int response_parser::on_status(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<response_parser*>(p->data);
-    self.extend(self.reason_, at, n);
+    self.reason_.extend(self.base_, at, n);
     return 0;
 }
 
 int response_parser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<response_parser*>(p->data);
     if (self.phase_ != phase::head) return 0;  // a trailer field: checked, then dropped
-    if (!self.field_open_) {
-        if (self.field_count_ == self.limits_.max_fields) {
-            return self.fail_in_callback("too many header fields");
-        }
-        self.fields_[self.field_count_] = {};
-        self.field_open_ = true;
+    if (!self.fields_.add_name(self.base_, at, n, self.limits_.max_fields)) {
+        return self.fail_in_callback("too many header fields");
     }
-    self.extend(self.fields_[self.field_count_].name, at, n);
     return 0;
 }
 
 int response_parser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     auto& self = *static_cast<response_parser*>(p->data);
     if (self.phase_ != phase::head) return 0;
-    self.extend(self.fields_[self.field_count_].value, at, n);
+    self.fields_.add_value(self.base_, at, n);
     return 0;
 }
 
 int response_parser::on_header_value_complete(llhttp_t* p) {
     auto& self = *static_cast<response_parser*>(p->data);
     if (self.phase_ != phase::head) return 0;
-    // llhttp skips the whitespace before a value but keeps the whitespace after it.
-    span& value = self.fields_[self.field_count_].value;
-    while (value.length != 0) {
-        const char last = self.base_[value.offset + value.length - 1];
-        if (last != ' ' && last != '\t') break;
-        --value.length;
-    }
-    ++self.field_count_;
-    self.field_open_ = false;
+    self.fields_.value_complete(self.base_);
     return 0;
 }
 
@@ -291,9 +271,9 @@ int response_parser::check_head() noexcept {
     if (status < 100 || status > 599) return fail_in_callback("invalid status code");
 
     rules::framing_fields framing;
-    for (std::size_t i = 0; i < field_count_; ++i) {
-        const std::string_view name(base_ + fields_[i].name.offset, fields_[i].name.length);
-        const std::string_view value(base_ + fields_[i].value.offset, fields_[i].value.length);
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+        const std::string_view name = fields_[i].name.in(base_);
+        const std::string_view value = fields_[i].value.in(base_);
         switch (framing.add(name, value)) {
             case rules::framing_fields::verdict::invalid_length:
                 return fail_in_callback("invalid Content-Length");
@@ -371,11 +351,11 @@ void response_parser::build_head(std::string_view buf) noexcept {
     h.version_major = llhttp_.http_major;
     h.version_minor = llhttp_.http_minor;
     h.framing = framing_;
-    for (std::size_t i = 0; i < field_count_; ++i) {
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
         h.headers[i] = {buf.substr(fields_[i].name.offset, fields_[i].name.length),
                         buf.substr(fields_[i].value.offset, fields_[i].value.length)};
     }
-    h.header_count = field_count_;
+    h.header_count = fields_.size();
 }
 
 }  // namespace sluice::http

@@ -141,14 +141,7 @@ class response_parser {
 
   private:
     enum class phase : std::uint8_t { head, body, trailers, no_body, done, switched, failed };
-    struct span {
-        std::uint32_t offset = 0;
-        std::uint32_t length = 0;
-    };
-    struct field_span {
-        span name;
-        span value;
-    };
+    using span = rules::span;
 
     static int on_status(llhttp_t* p, const char* at, std::size_t n);
     static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
@@ -166,7 +159,6 @@ class response_parser {
     response_step parse_trailers(std::string_view buf, std::size_t from) noexcept;
     int check_head() noexcept;
     void build_head(std::string_view buf) noexcept;
-    void extend(span& s, const char* at, std::size_t n) noexcept;
     response_step fail(std::string_view reason) noexcept;
     int fail_in_callback(std::string_view reason) noexcept;
     response_step llhttp_failure(llhttp_errno_t err) noexcept;
@@ -178,7 +170,6 @@ class response_parser {
 
     phase phase_ = phase::head;
     bool head_request_ = false;
-    bool field_open_ = false;
     bool at_last_chunk_ = false;       // on_chunk_header paused llhttp at the last chunk
     bool message_end_ = false;         // on_message_complete paused llhttp
     std::size_t trailer_scanned_ = 0;  // bytes of the trailer section already searched
@@ -187,8 +178,7 @@ class response_parser {
     std::string_view piece_;      // body bytes reported by on_body during one execute
 
     span reason_{};
-    std::array<field_span, max_response_fields> fields_{};
-    std::size_t field_count_ = 0;
+    rules::field_spans<max_response_fields> fields_;
 
     std::string_view error_reason_;
 };
