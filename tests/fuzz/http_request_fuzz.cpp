@@ -30,6 +30,7 @@
 
 #include "http/request_parser.hpp"
 #include "tests/fuzz/check.hpp"
+#include "tests/http/request_snapshot.hpp"
 
 namespace {
 
@@ -41,23 +42,8 @@ using sluice::http::parse_status;
 using sluice::http::parser_limits;
 using sluice::http::request;
 using sluice::http::request_parser;
-
-// A request copied out of the parser, so it can outlive the buffer and be compared.
-struct snapshot {
-    std::string method;
-    std::string target;
-    unsigned major = 0;
-    unsigned minor = 0;
-    bool keep_alive = false;
-    bool chunked = false;
-    std::optional<std::uint64_t> content_length;
-    std::uint64_t body_size = 0;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::size_t consumed = 0;
-
-    bool operator==(const snapshot&) const = default;
-};
+using sluice::http::snapshot;
+using sluice::http::take;
 
 struct outcome {
     std::vector<snapshot> requests;
@@ -142,23 +128,6 @@ void check_request(const request& r, std::string_view buf, std::size_t consumed,
         if (!r.body.empty()) SLUICE_FUZZ_CHECK(r.body.data() + r.body.size() == mine.end());
         SLUICE_FUZZ_CHECK(mine.substr(0, mine.size() - r.body.size()).ends_with("\r\n\r\n"));
     }
-}
-
-snapshot take(const request& r, std::size_t consumed) {
-    snapshot s;
-    s.method = r.method;
-    s.target = r.target;
-    s.major = r.version_major;
-    s.minor = r.version_minor;
-    s.keep_alive = r.keep_alive;
-    s.chunked = r.chunked;
-    s.content_length = r.content_length;
-    s.body_size = r.body_size;
-    s.body = r.body;
-    for (const auto& h : r.fields())
-        s.headers.emplace_back(h.name, h.value);
-    s.consumed = consumed;
-    return s;
 }
 
 // Plays the connection: `pending_` holds the unconsumed bytes; each ready request is copied out
