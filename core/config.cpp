@@ -253,6 +253,8 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         cfg.upstream_connect_timeout = parse_positive_duration(flag, value);
     } else if (flag == "--max-body") {
         cfg.max_body = parse_size(flag, value);
+    } else if (flag == "--idle-timeout") {
+        cfg.idle_timeout = parse_positive_duration(flag, value);
     }
 }
 
@@ -276,6 +278,7 @@ constexpr std::string_view flags_with_value[] = {
     "--upstream-timeout",
     "--upstream-connect-timeout",
     "--max-body",
+    "--idle-timeout",
 };
 
 constexpr std::string_view flags_without_value[] = {"--forward-auth"};
@@ -416,6 +419,10 @@ std::string help_text() {
         "                             how long to wait for a new upstream connection; then\n"
         "                             504 (default 2s)\n"
         "  --max-body SIZE            largest request body; larger is 413 (default 1m)\n"
+        "  --idle-timeout DURATION    a client connection idle between requests, a body or\n"
+        "                             a response that makes no progress, or a WebSocket\n"
+        "                             tunnel without traffic this long is closed\n"
+        "                             (default 60s)\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
         "DURATION is an integer with us, ms, s, m or h; a bare integer means seconds.\n"

@@ -81,6 +81,8 @@ struct config {
     std::chrono::milliseconds upstream_connect_timeout{2'000};
     // Largest request body (decoded); larger is 413.
     std::uint64_t max_body = 1024 * 1024;
+    // A client connection without progress this long is closed (http::server_limits).
+    std::chrono::milliseconds idle_timeout{60'000};
 };
 
 struct help_requested {};

@@ -81,6 +81,20 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
          sum(shards, [](auto& m) { return m.upstream_timeout.get(); }));
     line(out, "sluice_upstream_failures_total", "{answer=\"truncated\"}",
          sum(shards, [](auto& m) { return m.upstream_truncated.get(); }));
+    header(out, "sluice_upstream_errors_total", "counter",
+           "Forwarded requests that failed, by kind: connect (refused or no connection in "
+           "time), timeout (no head, or a stalled body), protocol (malformed response), reset "
+           "(closed or broken before the response was complete).");
+    constexpr std::array<const char*, 4> kinds = {"{kind=\"connect\"}", "{kind=\"timeout\"}",
+                                                  "{kind=\"protocol\"}", "{kind=\"reset\"}"};
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+        line(out, "sluice_upstream_errors_total", kinds[i],
+             sum(shards, [i](auto& m) { return m.upstream_errors[i].get(); }));
+    }
+    header(out, "sluice_upstream_tunnels_total", "counter",
+           "Upgraded connections (WebSocket) relayed both ways after the upstream's 101.");
+    line(out, "sluice_upstream_tunnels_total", "",
+         sum(shards, [](auto& m) { return m.upstream_tunnels.get(); }));
     header(out, "sluice_upstream_retries_total", "counter",
            "Idempotent requests sent again after a pooled upstream connection was found closed.");
     line(out, "sluice_upstream_retries_total", "",
@@ -93,29 +107,36 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
     header(out, "sluice_open_connections", "gauge", "Client connections open now.");
     line(out, "sluice_open_connections", "", opened >= closed ? opened - closed : 0);
 
-    header(out, "sluice_decision_duration_seconds", "histogram",
-           "Time from a request's arrival at the limiter to its decision.");
-    std::uint64_t cumulative = 0;
-    char labels[64];
-    for (std::size_t i = 0; i <= latency_buckets_us.size(); ++i) {
-        cumulative += sum(shards, [i](auto& m) { return m.decision_latency.bucket(i); });
-        if (i < latency_buckets_us.size()) {
-            std::snprintf(labels, sizeof labels, "{le=\"%g\"}",
-                          static_cast<double>(latency_buckets_us[i]) / 1e6);
-        } else {
-            std::snprintf(labels, sizeof labels, "{le=\"+Inf\"}");
+    auto histogram = [&](const char* name, const char* help, latency_histogram shard_metrics::*h) {
+        const std::string base = name;
+        header(out, name, "histogram", help);
+        std::uint64_t cumulative = 0;
+        char labels[64];
+        for (std::size_t i = 0; i <= latency_buckets_us.size(); ++i) {
+            cumulative += sum(shards, [&](auto& m) { return (m.*h).bucket(i); });
+            if (i < latency_buckets_us.size()) {
+                std::snprintf(labels, sizeof labels, "{le=\"%g\"}",
+                              static_cast<double>(latency_buckets_us[i]) / 1e6);
+            } else {
+                std::snprintf(labels, sizeof labels, "{le=\"+Inf\"}");
+            }
+            line(out, (base + "_bucket").c_str(), labels, cumulative);
         }
-        line(out, "sluice_decision_duration_seconds_bucket", labels, cumulative);
-    }
-    char sum_text[64];
-    std::snprintf(
-        sum_text, sizeof sum_text, "%.6f",
-        static_cast<double>(sum(shards, [](auto& m) { return m.decision_latency.sum_us(); })) /
-            1e6);
-    out += "sluice_decision_duration_seconds_sum ";
-    out += sum_text;
-    out += '\n';
-    line(out, "sluice_decision_duration_seconds_count", "", cumulative);
+        char sum_text[64];
+        std::snprintf(
+            sum_text, sizeof sum_text, "%.6f",
+            static_cast<double>(sum(shards, [&](auto& m) { return (m.*h).sum_us(); })) / 1e6);
+        out += base + "_sum ";
+        out += sum_text;
+        out += '\n';
+        line(out, (base + "_count").c_str(), "", cumulative);
+    };
+    histogram("sluice_decision_duration_seconds",
+              "Time from a request's arrival at the limiter to its decision.",
+              &shard_metrics::decision_latency);
+    histogram("sluice_upstream_duration_seconds",
+              "Time from a forwarded request's first byte to the upstream's response head.",
+              &shard_metrics::upstream_latency);
 
     auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {
         header(out, name, type, help);

@@ -60,6 +60,20 @@ struct shard_metrics {
     counter upstream_truncated;
     // Sent again on a new connection after a pooled one turned out closed.
     counter upstream_retries;
+    // Why forwarded requests failed, by upstream_error.
+    std::array<counter, 4> upstream_errors;
+    // From the request's first byte sent upstream to the response's head.
+    latency_histogram upstream_latency;
+    // WebSocket (or other) upgrades relayed after the upstream's 101.
+    counter upstream_tunnels;
+};
+
+// What went wrong with an upstream exchange, for /metrics (index into upstream_errors).
+enum class upstream_error : std::uint8_t {
+    connect,   // refused, unreachable, or no connection within --upstream-connect-timeout
+    timeout,   // no head within --upstream-timeout, or a body that stalled as long
+    protocol,  // a malformed or ambiguous response
+    reset,     // the connection closed or broke before the response was complete
 };
 
 // The Redis side of a shard, as /metrics reports it (read from the connection's own counters).

@@ -38,11 +38,6 @@ constexpr std::string_view unavailable_body = R"({"error":"limiter_unavailable"}
 // Without rules, the flags make one, and this is its name in the IETF fields.
 constexpr std::string_view default_rule = "default";
 
-ip_address to_ip(const asio::ip::address& a) noexcept {
-    if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_bytes());
-    return ip_address::from_v6(a.to_v6().to_bytes());
-}
-
 resp::connection_config redis_config(const config& cfg) {
     auto rc = resp::connection_config::from_url(cfg.redis);
     // /readyz must see an outage within 3 s and a recovery within 5 s: a silent Redis is found by
@@ -80,6 +75,11 @@ limit_policy policy_of(const config& cfg) {
 
 }  // namespace
 
+ip_address to_ip(const asio::ip::address& a) noexcept {
+    if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_bytes());
+    return ip_address::from_v6(a.to_v6().to_bytes());
+}
+
 // ---------------------------------------------------------------------------------------------
 // gateway_handler
 
@@ -116,18 +116,20 @@ std::string_view gateway_handler::date() noexcept {
 asio::awaitable<void> gateway_handler::handle(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
                                               http::response& res) {
-    co_await decide(req, peer, res, nullptr);
+    co_await decide(req, peer, res, nullptr, nullptr);
 }
 
 asio::awaitable<void> gateway_handler::handle(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
-                                              http::response& res, http::response_stream& out) {
-    co_await decide(req, peer, res, upstream_ != nullptr ? &out : nullptr);
+                                              http::response& res, http::response_stream& out,
+                                              http::request_body& body) {
+    co_await decide(req, peer, res, upstream_ != nullptr ? &out : nullptr, &body);
 }
 
 asio::awaitable<void> gateway_handler::decide(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
-                                              http::response& res, http::response_stream* out) {
+                                              http::response& res, http::response_stream* out,
+                                              http::request_body* body) {
     auto s = acquire();
     s->extra_count = 0;
     auto extra = [&](std::string_view name, std::string_view value) {
@@ -255,238 +257,12 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
         res.add_header("Date", date());
         for (std::size_t i = 0; i < s->extra_count; ++i)
             res.add_header(s->extra[i].name, s->extra[i].value);
-        co_await proxy(req, peer, res, *out, {s->extra.data(), s->extra_count});
+        co_await proxy(req, peer, res, *out, *body, {s->extra.data(), s->extra_count});
     }
     // The fields and the body may point into `s`: the server writes the head and copies the body
     // as soon as this coroutine returns, before any other coroutine of this loop runs and could
     // take `s` from the pool.
     release(std::move(s));
-}
-
-namespace {
-
-constexpr std::string_view bad_gateway_body = R"({"error":"bad_gateway"})";
-constexpr std::string_view gateway_timeout_body = R"({"error":"gateway_timeout"})";
-constexpr std::string_view length_required_body = R"({"error":"length_required"})";
-
-// Methods a client may repeat (RFC 9110 section 9.2.2): safe to send again when a pooled
-// connection turned out closed before any answer.
-bool idempotent(std::string_view method) noexcept {
-    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-           method == "OPTIONS" || method == "TRACE";
-}
-
-}  // namespace
-
-asio::awaitable<void> gateway_handler::proxy(const http::request& req,
-                                             const asio::ip::tcp::endpoint& peer,
-                                             http::response& res, http::response_stream& out,
-                                             std::span<const http::header> extra) {
-    auto fail = [&](unsigned status, std::string_view body) {
-        if (status == 502) metrics_.upstream_bad_gateway.add();
-        if (status == 504) metrics_.upstream_timeout.add();
-        res.set_status(status);
-        res.add_header("Content-Type", json);
-        res.set_body(body);
-    };
-    // The server holds a chunked body only as it arrived, framing included; relaying it needs
-    // the streamed request body that is still to come.
-    if (req.chunked && req.body_size != 0) {
-        fail(411, length_required_body);
-        co_return;
-    }
-    char peer_text[INET6_ADDRSTRLEN] = {};
-    {
-        const asio::ip::address a = peer.address();
-        if (a.is_v4()) {
-            const auto bytes = a.to_v4().to_bytes();
-            inet_ntop(AF_INET, bytes.data(), peer_text, sizeof peer_text);
-        } else {
-            const auto bytes = a.to_v6().to_bytes();
-            inet_ntop(AF_INET6, bytes.data(), peer_text, sizeof peer_text);
-        }
-    }
-    const bool trusted = identifier_.trusted().contains(to_ip(peer.address()));
-    const http::upstream_request forwarded =
-        http::upstream_request_for(req, cfg_.upstream->prefix, peer_text, trusted);
-    const std::string_view body_tail = req.chunked ? "0\r\n\r\n" : "";
-
-    upstream_connection* c = nullptr;
-    http::response_step step;
-    for (int attempt = 0;; ++attempt) {
-        bool reused = false;
-        if (attempt == 0) {
-            c = upstream_->take_idle();
-            reused = c != nullptr;
-        }
-        if (c == nullptr) {
-            std::error_code ec;
-            c = co_await upstream_->connect(ec);
-            if (c == nullptr) {
-                if (ec == std::errc::timed_out) {
-                    fail(504, gateway_timeout_body);
-                } else {
-                    fail(502, bad_gateway_body);
-                }
-                co_return;
-            }
-        }
-        c->out.clear();
-        http::write_request_head(c->out, forwarded);
-        c->parser.expect_response_to(req.method);
-        c->received = 0;
-        // --upstream-timeout counts from the first byte sent to the end of the header section.
-        c->arm(cfg_.upstream_timeout);
-        const std::array<asio::const_buffer, 3> request_bytes{
-            asio::buffer(c->out), asio::buffer(req.body), asio::buffer(body_tail)};
-        auto [wec, written] = co_await asio::async_write(c->socket, request_bytes, nothrow);
-        std::error_code ec = wec;
-        bool malformed = false;
-        bool have_head = false;
-        while (!ec && !c->timed_out()) {
-            step = c->parser.parse(c->pending());
-            if (step.event == http::response_event::need_more) {
-                c->consume(step.consumed);
-                ec = co_await c->read_more();
-                if (ec == asio::error::eof) {
-                    step = c->parser.eof();
-                    malformed = c->received != 0;
-                    break;
-                }
-                continue;
-            }
-            if (step.event == http::response_event::head && c->parser.head().interim()) {
-                c->consume(step.consumed);
-                continue;
-            }
-            if (step.event == http::response_event::head &&
-                c->parser.head().framing != http::body_framing::switched) {
-                have_head = true;
-            } else {
-                malformed = true;
-            }
-            break;
-        }
-        c->disarm();
-        if (have_head) break;
-        const bool timed_out = c->timed_out();
-        const bool nothing_back = c->received == 0 && !malformed;
-        upstream_->release(c, false);
-        c = nullptr;
-        if (timed_out) {
-            fail(504, gateway_timeout_body);
-            co_return;
-        }
-        if (reused && nothing_back && attempt == 0 && idempotent(req.method)) {
-            metrics_.upstream_retries.add();
-            continue;
-        }
-        fail(502, bad_gateway_body);
-        co_return;
-    }
-
-    const http::response_head& head = c->parser.head();
-    const bool upstream_keeps = head.keep_alive;
-    metrics_.upstream_responses[std::min<unsigned>(head.status / 100, 5) - 1].add();
-    const bool http11 = req.version_minor != 0;
-    bool chunked = false;
-    http::relayed_response relayed;
-    relayed.status = head.status;
-    relayed.reason = head.reason;
-    relayed.fields = head.fields();
-    relayed.extra = extra;
-    switch (head.framing) {
-        case http::body_framing::none:
-            // A HEAD or 304 answer announces the representation's length; a 204 has none.
-            if (head.has_content_length && head.status != 204) {
-                relayed.body = http::body_length::known;
-                relayed.content_length = head.content_length;
-            }
-            break;
-        case http::body_framing::content_length:
-            relayed.body = http::body_length::known;
-            relayed.content_length = head.content_length;
-            break;
-        case http::body_framing::chunked:
-        case http::body_framing::until_close:
-        case http::body_framing::switched:
-            // Re-framed chunked for HTTP/1.1; an HTTP/1.0 client reads to the close.
-            if (http11) {
-                relayed.body = http::body_length::chunked;
-                chunked = true;
-            } else {
-                out.close();
-            }
-            break;
-    }
-    relayed.connection = out.connection_field();
-    c->out.clear();
-    http::write_response_head(c->out, relayed);
-    c->consume(step.consumed);
-    if (!co_await out.write(c->out)) {
-        upstream_->release(c, false);
-        co_return;
-    }
-    for (;;) {
-        step = c->parser.parse(c->pending());
-        switch (step.event) {
-            case http::response_event::need_more: {
-                c->consume(step.consumed);
-                // Without progress for --upstream-timeout the body is given up.
-                c->arm(cfg_.upstream_timeout);
-                const std::error_code ec = co_await c->read_more();
-                c->disarm();
-                if (ec == asio::error::eof && !c->timed_out()) {
-                    step = c->parser.eof();
-                    if (step.event == http::response_event::done) {
-                        if (chunked && !co_await out.write("0\r\n\r\n")) {
-                            upstream_->release(c, false);
-                            co_return;
-                        }
-                        upstream_->release(c, false);
-                        co_return;
-                    }
-                }
-                if (ec) {
-                    metrics_.upstream_truncated.add();
-                    out.close();
-                    upstream_->release(c, false);
-                    co_return;
-                }
-                break;
-            }
-            case http::response_event::body: {
-                bool ok = false;
-                if (chunked) {
-                    c->out.clear();
-                    http::write_chunk_header(c->out, step.body.size());
-                    ok = co_await out.write(c->out, step.body, http::chunk_end);
-                } else {
-                    ok = co_await out.write(step.body);
-                }
-                c->consume(step.consumed);
-                if (!ok) {
-                    upstream_->release(c, false);
-                    co_return;
-                }
-                break;
-            }
-            case http::response_event::done:
-                c->consume(step.consumed);
-                if (chunked && !co_await out.write("0\r\n\r\n")) {
-                    upstream_->release(c, false);
-                    co_return;
-                }
-                upstream_->release(c, upstream_keeps);
-                co_return;
-            case http::response_event::head:
-            case http::response_event::error:
-                metrics_.upstream_truncated.add();
-                out.close();
-                upstream_->release(c, false);
-                co_return;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +277,9 @@ shard::shard(const config& cfg, const resp::script& script, unsigned index)
       handler_{cfg, limiter_, metrics_, upstream_.get()},
       control_{ctx_.get_executor()} {
     limits_.parser.max_body_bytes = cfg.max_body;
+    limits_.idle_timeout = cfg.idle_timeout;
+    // A forwarded body passes through as it arrives; the built-in API reads it whole.
+    limits_.parser.stream_bodies = cfg.upstream.has_value();
     redis_.preload(script);
     // An operator watching the terminal must see when limiting is off, and when it is back.
     const bool v6 = cfg.redis.host.find(':') != std::string::npos;

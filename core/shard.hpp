@@ -26,6 +26,8 @@ class script;
 
 namespace sluice::core {
 
+ip_address to_ip(const asio::ip::address& a) noexcept;
+
 // Answers the public listener's requests: identify the client, ask the limiter, write 200, the
 // --deny-status (429) or 503 exactly as CONTRACT.md says, as a forward-auth service too. One per
 // shard; called by every connection of the shard.
@@ -37,9 +39,11 @@ class gateway_handler {
 
     asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res);
-    // The same, and a relayed upstream answer is written through `out` as it arrives.
+    // The same, and with --upstream the request's body is forwarded as it arrives from `body`
+    // and the upstream's answer relayed through `out` as it arrives.
     asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
-                                 http::response& res, http::response_stream& out);
+                                 http::response& res, http::response_stream& out,
+                                 http::request_body& body);
 
   private:
     // Buffers one request in flight needs; pooled so that a warm shard decides without
@@ -55,12 +59,13 @@ class gateway_handler {
         std::size_t extra_count = 0;
     };
     asio::awaitable<void> decide(const http::request& req, const asio::ip::tcp::endpoint& peer,
-                                 http::response& res, http::response_stream* out);
-    // Forwards an allowed request and relays the answer; on a failure before the answer's head,
-    // fills `res` with 502 or 504 instead.
+                                 http::response& res, http::response_stream* out,
+                                 http::request_body* body);
+    // Forwards an allowed request and relays the answer (core/proxy.cpp); on a failure before
+    // the answer's head, fills `res` with 502 or 504 instead.
     asio::awaitable<void> proxy(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                 http::response& res, http::response_stream& out,
-                                std::span<const http::header> extra);
+                                http::request_body& body, std::span<const http::header> extra);
     std::unique_ptr<scratch> acquire();
     void release(std::unique_ptr<scratch> s);
     std::string_view date() noexcept;

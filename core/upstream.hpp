@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -43,6 +44,12 @@ class upstream_connection {
 
     std::string_view pending() const noexcept { return {in_.data() + begin_, end_ - begin_}; }
     void consume(std::size_t n) noexcept;
+    // The whole read buffer, for a tunnel to read into; the pending bytes are dropped (the caller
+    // has passed them on).
+    std::span<char> take_buffer() noexcept {
+        begin_ = end_ = 0;
+        return {in_.data(), in_.size()};
+    }
     // Reads more bytes after the pending ones; the error of the read, or timed_out.
     asio::awaitable<std::error_code> read_more();
     void close() noexcept;

@@ -158,6 +158,30 @@ bool header_scanner::scan(std::string_view buf, std::size_t limit) noexcept {
     return true;
 }
 
+trailer_search find_trailer_end(std::string_view rest, std::size_t& scanned,
+                                std::size_t max_bytes) noexcept {
+    const std::size_t resume = scanned > 3 ? scanned - 3 : 0;
+    std::size_t end = 0;
+    if (rest.starts_with("\r\n")) {
+        end = 2;
+    } else if (const auto blank = rest.find("\r\n\r\n", resume); blank != std::string_view::npos) {
+        end = blank + 4;
+    }
+    if (end > max_bytes || (end == 0 && rest.size() >= max_bytes)) {
+        return {0, "trailer section too large"};
+    }
+    if (end != 0) return {end, {}};
+    for (std::size_t i = resume; i < rest.size(); ++i) {
+        if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r'))
+            return {0, "bare LF in trailer section"};
+        if (rest[i] == '\r' && i + 1 < rest.size() && rest[i + 1] != '\n') {
+            return {0, "CR not followed by LF"};
+        }
+    }
+    scanned = rest.size();
+    return {};
+}
+
 std::string_view check_trailers(std::string_view s) noexcept {
     const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
     std::size_t i = 0;

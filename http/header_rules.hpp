@@ -164,6 +164,18 @@ class header_scanner {
 // implementation could read as a different end of the message.
 std::string_view check_trailers(std::string_view s) noexcept;
 
+// Looks for the end of a trailer section that starts at rest[0] and may be incomplete: a parser
+// holds the section until it is whole, then checks it as one piece with check_trailers().
+// `scanned` carries what earlier calls already searched (start it at 0), so a peer that sends the
+// section byte by byte does not make the search quadratic. A line ending that is already wrong
+// is reported before the section is complete.
+struct trailer_search {
+    std::size_t end = 0;     // bytes of the whole section, 0 while it is incomplete
+    std::string_view error;  // why the bytes so far cannot start a valid section
+};
+trailer_search find_trailer_end(std::string_view rest, std::size_t& scanned,
+                                std::size_t max_bytes) noexcept;
+
 // The framing fields of one header section, gathered field by field.
 class framing_fields {
   public:

@@ -47,6 +47,11 @@ struct request {
     // false: the bytes after it are never parsed as another request.
     bool upgrade = false;
     bool chunked = false;
+    // The body follows the head and is read through the server's request_body, piece by piece
+    // (a streaming handler); `body` is then empty.
+    bool body_pending = false;
+    // `Expect: 100-continue` with a body: the client may wait for `100 Continue` before sending it.
+    bool expects_continue = false;
     std::optional<std::uint64_t> content_length;
     // Decoded body size: Content-Length, or the sum of the chunk sizes.
     std::uint64_t body_size = 0;

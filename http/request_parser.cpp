@@ -46,6 +46,7 @@ const llhttp_settings_t& request_parser::settings() noexcept {
         s.on_header_value = &request_parser::on_header_value;
         s.on_header_value_complete = &request_parser::on_header_value_complete;
         s.on_headers_complete = &request_parser::on_headers_complete;
+        s.on_body = &request_parser::on_body;
         s.on_chunk_header = &request_parser::on_chunk_header;
         s.on_message_complete = &request_parser::on_message_complete;
         return s;
@@ -77,6 +78,8 @@ void request_parser::begin_request() noexcept {
     at_last_chunk_ = false;
     trailer_start_ = 0;
     fed_ = 0;
+    trailer_scanned_ = 0;
+    piece_ = {};
     method_ = {};
     target_ = {};
     fields_.clear();
@@ -87,6 +90,8 @@ void request_parser::begin_request() noexcept {
     request_.content_length.reset();
     request_.chunked = false;
     request_.upgrade = false;
+    request_.body_pending = false;
+    request_.expects_continue = false;
     request_.body_size = 0;
     request_.body = {};
 }
@@ -122,7 +127,9 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
 
     // Never hand llhttp more than one message may take: the first call feeds the whole header
     // section (the scanner found its end), later calls continue the body where the last stopped.
-    const std::size_t limit = std::min(buf.size(), max_message_bytes());
+    // Streaming, only the header section: the body is parse_body()'s.
+    const std::size_t limit =
+        limits_.stream_bodies ? scanner_.end() : std::min(buf.size(), max_message_bytes());
     if (fed_ < limit) {
         base_ = buf.data();
         llhttp_errno_t err = llhttp_execute(&llhttp_, buf.data() + fed_, limit - fed_);
@@ -154,9 +161,85 @@ parse_result request_parser::parse(std::string_view buf) noexcept {
             return fail(400, reason != nullptr ? std::string_view(reason) : "malformed request");
         }
         fed_ = limit;
+        if (limits_.stream_bodies) {
+            phase_ = phase::streaming;
+            build_request(buf);
+            return {parse_status::head, limit, 0, {}};
+        }
     }
     if (fed_ >= max_message_bytes()) return fail(413, "message too large");
     return {};
+}
+
+body_step request_parser::fail_body(unsigned http_status, std::string_view reason) noexcept {
+    fail(http_status, reason);
+    return {body_event::error, 0, {}, http_status, reason};
+}
+
+body_step request_parser::body_failure(llhttp_errno_t err) noexcept {
+    if (error_status_ != 0) return fail_body(error_status_, error_reason_);
+    if (err == HPE_PAUSED_UPGRADE) return fail_body(400, "unexpected upgrade");
+    const char* reason = llhttp_get_error_reason(&llhttp_);
+    return fail_body(400, reason != nullptr ? std::string_view(reason) : "malformed body");
+}
+
+body_step request_parser::parse_body(std::string_view buf) noexcept {
+    switch (phase_) {
+        case phase::streaming:
+            break;
+        case phase::trailers:
+            return parse_trailers(buf, 0);
+        case phase::failed:
+            return {body_event::error, 0, {}, error_status_, error_reason_};
+        case phase::done:
+            return {body_event::done, 0, {}, 0, {}};
+        case phase::headers:
+        case phase::body:
+            return fail_body(400, "no request body is being read");
+    }
+    // A Content-Length body whose last byte came in the previous step still needs one call, on
+    // no bytes, for llhttp to report the end of the message.
+    if (buf.empty() && request_.chunked) return {};
+    piece_ = {};
+    at_last_chunk_ = false;
+    const char* const data = buf.empty() ? "" : buf.data();
+    base_ = data;
+    const llhttp_errno_t err = llhttp_execute(&llhttp_, data, buf.size());
+    base_ = nullptr;
+    if (err == HPE_PAUSED) {
+        const auto pos = static_cast<std::size_t>(llhttp_get_error_pos(&llhttp_) - data);
+        llhttp_resume(&llhttp_);
+        if (!piece_.empty()) return {body_event::data, pos, piece_, 0, {}};
+        if (at_last_chunk_) {
+            at_last_chunk_ = false;
+            phase_ = phase::trailers;
+            return parse_trailers(buf, pos);
+        }
+        phase_ = phase::done;
+        return {body_event::done, pos, {}, 0, {}};
+    }
+    if (err != HPE_OK) return body_failure(err);
+    return {body_event::need_more, buf.size(), {}, 0, {}};
+}
+
+body_step request_parser::parse_trailers(std::string_view buf, std::size_t from) noexcept {
+    // Held until whole, then checked as one piece, as the header section is; framing only.
+    const std::string_view rest = buf.substr(from);
+    const rules::trailer_search found =
+        rules::find_trailer_end(rest, trailer_scanned_, limits_.max_header_bytes);
+    if (!found.error.empty()) return fail_body(400, found.error);
+    if (found.end == 0) return {body_event::need_more, from, {}, 0, {}};
+    const std::string_view section = rest.substr(0, found.end);
+    if (const std::string_view bad = rules::check_trailers(section); !bad.empty()) {
+        return fail_body(400, bad);
+    }
+    base_ = section.data();
+    const llhttp_errno_t err = llhttp_execute(&llhttp_, section.data(), section.size());
+    base_ = nullptr;
+    if (err != HPE_PAUSED) return body_failure(err == HPE_OK ? HPE_INVALID_EOF_STATE : err);
+    llhttp_resume(&llhttp_);
+    phase_ = phase::done;
+    return {body_event::done, from + found.end, {}, 0, {}};
 }
 
 bool request_parser::scan_headers(std::string_view buf) noexcept {
@@ -276,6 +359,16 @@ int request_parser::check_headers() noexcept {
     return 0;
 }
 
+int request_parser::on_body(llhttp_t* p, const char* at, std::size_t n) {
+    auto& self = *static_cast<request_parser*>(p->data);
+    // Held whole, the caller reads the body in place. llhttp also flushes an open body span,
+    // empty, at the end of a call that brought no bytes: not a piece.
+    if (!self.limits_.stream_bodies || n == 0) return 0;
+    // One piece per step: the caller forwards it before the parser looks at the bytes after it.
+    self.piece_ = {at, n};
+    return HPE_PAUSED;
+}
+
 int request_parser::on_chunk_header(llhttp_t* p) {
     auto& self = *static_cast<request_parser*>(p->data);
     // llhttp stores the announced chunk size in content_length: refuse before its data arrives.
@@ -308,7 +401,12 @@ void request_parser::build_request(std::string_view buf) noexcept {
         r.headers[i] = {view(buf, fields_[i].name), view(buf, fields_[i].value)};
     }
     r.header_count = fields_.size();
-    if (r.chunked) {
+    r.expects_continue = expect_continue_;
+    if (phase_ == phase::streaming) {
+        r.body_pending = true;
+        r.body_size = r.content_length.value_or(0);
+        r.body = {};
+    } else if (r.chunked) {
         r.body_size = body_size_;
         r.body = {};
     } else {

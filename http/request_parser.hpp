@@ -24,12 +24,19 @@ struct parser_limits {
     // An HTTP/1.1 request without Host answers 400 (RFC 9112 section 3.2). Only the replay of
     // llhttp's test corpus turns this off: it compares framing, and its requests mostly omit Host.
     bool require_host = true;
+    // A request with a body is returned as a `head` once its header section is checked, and its
+    // body is then read piece by piece with parse_body(): for a proxy, which forwards a body of
+    // any size through a fixed buffer. Off, the whole message is held in the caller's buffer.
+    bool stream_bodies = false;
 };
 
 enum class parse_status : std::uint8_t {
     need_more,  // read more bytes and call parse again with the same prefix plus the new bytes
     ready,      // current() is a complete request; drop `consumed` bytes before the next call
     error,      // answer http_status and close the connection; later calls repeat the error
+    // With stream_bodies: current() is the request's head, its body follows; keep the `consumed`
+    // bytes (the views point into them) and read the body with parse_body() on what follows.
+    head,
 };
 
 struct parse_result {
@@ -37,6 +44,21 @@ struct parse_result {
     std::size_t consumed = 0;
     unsigned http_status = 0;  // 400, 413 or 431 with parse_status::error
     std::string_view reason;   // short static text for logs and tests
+};
+
+enum class body_event : std::uint8_t {
+    need_more,  // drop `consumed` bytes (framing), read more, call parse_body() again
+    data,       // `data` is the next piece of the decoded body; drop `consumed` after using it
+    done,       // the body is complete; drop `consumed`; the next parse() starts the next request
+    error,      // answer http_status and close the connection
+};
+
+struct body_step {
+    body_event event = body_event::need_more;
+    std::size_t consumed = 0;
+    std::string_view data;  // with body_event::data: a view into the buffer given
+    unsigned http_status = 0;
+    std::string_view reason;
 };
 
 // Sans-IO HTTP/1.1 request parser over llhttp, one request at a time.
@@ -79,6 +101,15 @@ class request_parser {
 
     parse_result parse(std::string_view buf) noexcept;
 
+    // After a `head` result: the next step of the body, from `buf`, the unconsumed bytes after
+    // the head and after every step's `consumed`. Chunked bodies come de-chunked; the trailer
+    // section is held until complete, checked like the header section and dropped.
+    body_step parse_body(std::string_view buf) noexcept;
+
+    // After a `head` result: `buf` now holds the bytes the head step returned at another address
+    // (the caller moved or grew its buffer); current()'s views are rebuilt over it.
+    void rebind(std::string_view buf) noexcept { build_request(buf); }
+
     // The request of the last `ready` result; valid until the next parse() or reset().
     const request& current() const noexcept { return request_; }
 
@@ -102,7 +133,9 @@ class request_parser {
     void reset() noexcept;
 
   private:
-    enum class phase : std::uint8_t { headers, body, done, failed };
+    // body: the header section is parsed and the rest of a held message is awaited; streaming:
+    // a head was returned and parse_body() reads the body; trailers: parse_body() holds them.
+    enum class phase : std::uint8_t { headers, body, streaming, trailers, done, failed };
     using span = rules::span;
 
     static int on_method(llhttp_t* p, const char* at, std::size_t n);
@@ -111,6 +144,7 @@ class request_parser {
     static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
     static int on_header_value_complete(llhttp_t* p);
     static int on_headers_complete(llhttp_t* p);
+    static int on_body(llhttp_t* p, const char* at, std::size_t n);
     static int on_chunk_header(llhttp_t* p);
     static int on_message_complete(llhttp_t* p);
     static const llhttp_settings_t& settings() noexcept;
@@ -123,6 +157,9 @@ class request_parser {
         return buf.substr(s.offset, s.length);
     }
     parse_result fail(unsigned http_status, std::string_view reason) noexcept;
+    body_step fail_body(unsigned http_status, std::string_view reason) noexcept;
+    body_step body_failure(llhttp_errno_t err) noexcept;
+    body_step parse_trailers(std::string_view buf, std::size_t from) noexcept;
     int fail_in_callback(unsigned http_status, std::string_view reason) noexcept;
     void build_request(std::string_view buf) noexcept;
 
@@ -133,11 +170,13 @@ class request_parser {
     phase phase_ = phase::headers;
     rules::header_scanner scanner_{rules::header_scanner::start_line::request};
     bool expect_continue_ = false;
-    bool keep_alive_ = false;        // as the header section asks
-    bool at_last_chunk_ = false;     // on_chunk_header paused llhttp at the last chunk
-    std::size_t trailer_start_ = 0;  // offset of a chunked message's trailer section
-    std::size_t fed_ = 0;            // bytes of the message already given to llhttp
-    const char* base_ = nullptr;     // start of the buffer given to the running llhttp_execute
+    bool keep_alive_ = false;          // as the header section asks
+    bool at_last_chunk_ = false;       // on_chunk_header paused llhttp at the last chunk
+    std::size_t trailer_start_ = 0;    // offset of a chunked message's trailer section
+    std::size_t fed_ = 0;              // bytes of the message already given to llhttp
+    std::size_t trailer_scanned_ = 0;  // streaming: trailer bytes already searched
+    std::string_view piece_;           // streaming: body bytes on_body reported in one execute
+    const char* base_ = nullptr;       // start of the buffer given to the running llhttp_execute
 
     span method_{};
     span target_{};

@@ -186,31 +186,11 @@ response_step response_parser::parse_trailers(std::string_view buf, std::size_t 
     // Held until the whole section is in the buffer, as the header section is, so that it is
     // checked as one piece; it is framing only and dropped.
     const std::string_view rest = buf.substr(from);
-    // Earlier calls looked at rest[0..trailer_scanned_) already: a slow upstream does not make
-    // the search quadratic.
-    const std::size_t resume = trailer_scanned_ > 3 ? trailer_scanned_ - 3 : 0;
-    std::size_t end = 0;
-    if (rest.starts_with("\r\n")) {
-        end = 2;
-    } else if (const auto blank = rest.find("\r\n\r\n", resume); blank != std::string_view::npos) {
-        end = blank + 4;
-    }
-    if (end > limits_.max_header_bytes || (end == 0 && rest.size() >= limits_.max_header_bytes)) {
-        return fail("trailer section too large");
-    }
-    if (end == 0) {
-        // Not complete yet; a line ending that is already wrong need not wait for the rest.
-        for (std::size_t i = resume; i < rest.size(); ++i) {
-            if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r')) {
-                return fail("bare LF in trailer section");
-            }
-            if (rest[i] == '\r' && i + 1 < rest.size() && rest[i + 1] != '\n') {
-                return fail("CR not followed by LF");
-            }
-        }
-        trailer_scanned_ = rest.size();
-        return {response_event::need_more, from, {}, {}};
-    }
+    const rules::trailer_search found =
+        rules::find_trailer_end(rest, trailer_scanned_, limits_.max_header_bytes);
+    if (!found.error.empty()) return fail(found.error);
+    const std::size_t end = found.end;
+    if (end == 0) return {response_event::need_more, from, {}, {}};
     if (const std::string_view bad = rules::check_trailers(rest.substr(0, end)); !bad.empty()) {
         return fail(bad);
     }

@@ -15,6 +15,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,16 +73,46 @@ class response_stream {
     virtual asio::awaitable<bool> write(std::string_view a, std::string_view b = {},
                                         std::string_view c = {}) = 0;
     virtual bool started() const noexcept = 0;
+    // After a `101` head was written: relays bytes both ways between the client and `peer` until
+    // both sides have closed, or either fails, or nothing moves for the server's idle_timeout.
+    // `peer_buffer` is for reading from `peer`; bytes the caller already read from it must be
+    // written first. The client's bytes after the request's head go to `peer` first. The request's
+    // views are invalid afterwards, and the connection closes.
+    virtual asio::awaitable<void> tunnel(asio::ip::tcp::socket& peer,
+                                         std::span<char> peer_buffer) = 0;
 
   protected:
     ~response_stream() = default;
 };
 
-// A handler that may stream: the server calls this overload instead of the one above.
+// A streamed request's body (request::body_pending), read by the handler piece by piece as it
+// arrives, so a body of any size passes through the connection's fixed buffer. What the handler
+// leaves unread is skipped if it is already buffered; otherwise the connection closes after the
+// response (it cannot find the next request without reading the body).
+class request_body {
+  public:
+    // The next piece of the decoded body, valid until the next call; empty once the body is
+    // complete (at once for a request without one). False when it cannot be read: malformed or
+    // too large (body_error() is the 400 or 413 the server then answers, unless the handler
+    // started its response), or the client left or stalled for idle_timeout (body_error() 0).
+    virtual asio::awaitable<bool> read(std::string_view& piece) = 0;
+    virtual bool body_complete() const noexcept = 0;
+    virtual unsigned body_error() const noexcept = 0;
+    // `100 Continue` to a client that asked for it and is still owed it; nothing otherwise.
+    // Call it once the request is certain to be read; a client may also send its body unasked.
+    virtual asio::awaitable<bool> send_continue() = 0;
+
+  protected:
+    ~request_body() = default;
+};
+
+// A handler that may stream: the server calls this overload instead of the one above. With
+// server_limits::parser.stream_bodies, it is called once a request's head is read, and reads the
+// body through `body`.
 template <class H>
 concept streaming_handler = requires(H& h, const request& req, const asio::ip::tcp::endpoint& peer,
-                                     response& res, response_stream& out) {
-    { h.handle(req, peer, res, out) } -> std::same_as<asio::awaitable<void>>;
+                                     response& res, response_stream& out, request_body& body) {
+    { h.handle(req, peer, res, out, body) } -> std::same_as<asio::awaitable<void>>;
 };
 
 namespace detail {
@@ -194,7 +225,7 @@ namespace detail {
 // the session ends. While the handler runs there is no deadline: the handler bounds its own waits
 // (the gateway's Redis timeout), and cancelling it halfway would lose its answer.
 template <class Handler>
-class connection final : public response_stream {
+class connection final : public response_stream, public request_body {
   public:
     using clock = std::chrono::steady_clock;
 
@@ -240,7 +271,8 @@ class connection final : public response_stream {
     }
 
     connection_header connection_field() const noexcept override {
-        if (current_ == nullptr || !current_->keep_alive || control_.stopping() || stream_close_) {
+        if (current_ == nullptr || !current_->keep_alive || control_.stopping() || stream_close_ ||
+            !body_complete()) {
             return connection_header::close;
         }
         return current_->version_minor == 0 ? connection_header::keep_alive
@@ -254,8 +286,92 @@ class connection final : public response_stream {
     asio::awaitable<bool> write(std::string_view a, std::string_view b,
                                 std::string_view c) override {
         stream_started_ = true;
+        co_return co_await send(a, b, c);
+    }
+
+    asio::awaitable<bool> read(std::string_view& piece) override {
+        piece = {};
+        if (body_failed_) co_return false;
+        if (body_complete()) co_return true;
+        tail_ += std::exchange(piece_consumed_, 0);
+        for (;;) {
+            const body_step step = next_body_step();
+            switch (step.event) {
+                case body_event::data:
+                    piece = step.data;
+                    piece_consumed_ = step.consumed;
+                    look_ahead();
+                    co_return true;
+                case body_event::done:
+                    tail_ += step.consumed;
+                    body_done_ = true;
+                    co_return true;
+                case body_event::error:
+                    body_error_ = step.http_status;
+                    body_failed_ = true;
+                    co_return false;
+                case body_event::need_more:
+                    tail_ += step.consumed;
+                    if (!co_await read_body_bytes()) {
+                        // Gone or stalled: nobody is left to answer.
+                        body_failed_ = stream_failed_ = true;
+                        co_return false;
+                    }
+                    break;
+            }
+        }
+    }
+
+    bool body_complete() const noexcept override {
+        return current_ == nullptr || !current_->body_pending || body_done_;
+    }
+
+    unsigned body_error() const noexcept override { return body_error_; }
+
+    asio::awaitable<bool> send_continue() override {
+        if (current_ == nullptr || !current_->expects_continue || continue_sent_ ||
+            body_complete() || stream_started_) {
+            co_return !stream_failed_;
+        }
+        continue_sent_ = true;
+        co_return co_await send(continue_line);
+    }
+
+    asio::awaitable<void> tunnel(asio::ip::tcp::socket& peer,
+                                 std::span<char> peer_buffer) override {
+        using namespace asio::experimental::awaitable_operators;
+        stream_started_ = stream_close_ = true;
+        if (stream_failed_) co_return;
+        busy_ = false;
+        bool ok = true;
+        if (tail_ < end_) {
+            set_deadline(clock::now() + limits_.idle_timeout);
+            auto [ec, n] = co_await asio::async_write(
+                peer, asio::buffer(in_.data() + tail_, end_ - tail_), use_tuple);
+            ok = !ec && !timed_out_;
+            tail_ = end_;
+        }
+        if (ok) {
+            co_await (relay(socket_, peer, {in_.data(), in_.size()}) &&
+                      relay(peer, socket_, peer_buffer));
+        }
+        asio::error_code ignored;
+        peer.close(ignored);
+        busy_ = true;
+        // The connection carried another protocol: it ends here, with nothing to linger for.
+        stream_failed_ = true;
+    }
+
+  private:
+    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    std::string_view pending() const noexcept { return {in_.data() + begin_, end_ - begin_}; }
+
+    // Writes the buffered responses of earlier requests, then a, b and c, held to the write
+    // deadline: the handler's own waits end here.
+    asio::awaitable<bool> send(std::string_view a, std::string_view b = {},
+                               std::string_view c = {}) {
         if (stream_failed_) co_return false;
-        // The handler's own waits end here: the write is held to the server's deadline.
         busy_ = false;
         set_deadline(clock::now() + limits_.idle_timeout);
         const std::array<asio::const_buffer, 4> buffers{asio::buffer(out_), asio::buffer(a),
@@ -267,8 +383,119 @@ class connection final : public response_stream {
         co_return !stream_failed_;
     }
 
-  private:
-    std::string_view pending() const noexcept { return {in_.data() + begin_, end_ - begin_}; }
+    // One direction of a tunnel. A clean end (the sender closed) is passed on as a half-close, so
+    // the other direction can finish; a failure or a stall ends both.
+    asio::awaitable<void> relay(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
+                                std::span<char> buffer) {
+        asio::error_code ec;
+        for (;;) {
+            set_deadline(clock::now() + limits_.idle_timeout);
+            auto [rec, n] = co_await from.async_read_some(
+                asio::buffer(buffer.data(), buffer.size()), use_tuple);
+            if (n != 0) {
+                auto [wec, written] =
+                    co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
+                ec = wec;
+                if (ec) break;
+            }
+            if (timed_out_) {
+                ec = asio::error::timed_out;
+                break;
+            }
+            if (rec) {
+                ec = rec;
+                break;
+            }
+        }
+        if (ec == asio::error::eof) {
+            to.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+            co_return;
+        }
+        from.cancel(ec);
+        to.cancel(ec);
+    }
+
+    // The head of a streamed request stays where the handler's views point; the body passes
+    // through the room after it, which must hold a whole trailer section and a read.
+    void prepare_body(std::size_t head_bytes) {
+        const std::size_t room = limits_.parser.max_header_bytes + 16 * 1024;
+        if (in_.size() - begin_ - head_bytes < room) {
+            std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+            if (in_.size() < head_bytes + room) in_.resize(head_bytes + room);
+            parser_.rebind(pending());
+        }
+        head_bytes_ = head_bytes;
+        tail_ = begin_ + head_bytes;
+    }
+
+    // More body bytes after the unread ones, which slide down to the head when the room is short.
+    asio::awaitable<bool> read_body_bytes() {
+        const std::size_t floor = begin_ + head_bytes_;
+        if (tail_ == end_) {
+            tail_ = end_ = floor;
+        } else if (in_.size() - end_ < 1024 && tail_ > floor) {
+            std::memmove(in_.data() + floor, in_.data() + tail_, end_ - tail_);
+            end_ -= tail_ - floor;
+            tail_ = floor;
+        }
+        // prepare_body left room for the longest trailer section the parser holds, and more.
+        if (end_ == in_.size()) co_return false;
+        busy_ = false;
+        set_deadline(clock::now() + limits_.idle_timeout);
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(in_.data() + end_, in_.size() - end_), use_tuple);
+        busy_ = true;
+        if (ec || timed_out_) co_return false;
+        end_ += n;
+        co_return true;
+    }
+
+    body_step next_body_step() noexcept {
+        if (stashed_) {
+            stashed_ = false;
+            return stash_;
+        }
+        return parser_.parse_body({in_.data() + tail_, end_ - tail_});
+    }
+
+    // After a piece, the parser looks at the bytes already buffered behind it, without moving any:
+    // when the body ends there, body_complete() says so with the piece still in hand, and a
+    // proxy sends it as the last one (one write for a whole small body). A next step that is
+    // not the end is kept for the next read().
+    void look_ahead() noexcept {
+        const std::size_t from = tail_ + piece_consumed_;
+        const body_step next = parser_.parse_body({in_.data() + from, end_ - from});
+        switch (next.event) {
+            case body_event::done:
+                tail_ = from + next.consumed;
+                piece_consumed_ = 0;
+                body_done_ = true;
+                break;
+            case body_event::need_more:
+                piece_consumed_ += next.consumed;  // framing the parser has taken in
+                break;
+            case body_event::data:
+            case body_event::error:
+                stash_ = next;
+                stashed_ = true;
+                break;
+        }
+    }
+
+    // After the handler: the rest of a body it did not read, if it is all buffered already.
+    bool skip_buffered_body() noexcept {
+        if (body_complete()) return true;
+        if (body_failed_) return false;
+        tail_ += std::exchange(piece_consumed_, 0);
+        for (;;) {
+            const body_step step = next_body_step();
+            tail_ += step.consumed;
+            if (step.event == body_event::done) return body_done_ = true;
+            if (step.event != body_event::data) return false;
+        }
+    }
 
     // HEAD, 1xx, 204 and 304 responses end with their head whatever body the handler set.
     static bool carries_body(const request& req, unsigned status) noexcept {
@@ -306,26 +533,41 @@ class connection final : public response_stream {
                     close = true;
                     break;
                 }
+                if (r.status == parse_status::head) {
+                    prepare_body(r.consumed);
+                } else {
+                    head_bytes_ = r.consumed;
+                    tail_ = begin_ + r.consumed;
+                }
                 const request& req = parser_.current();
                 res_.clear();
                 busy_ = true;
                 current_ = &req;
                 stream_started_ = stream_close_ = stream_failed_ = false;
+                body_done_ = body_failed_ = stashed_ = false;
+                body_error_ = 0;
+                piece_consumed_ = 0;
                 if constexpr (streaming_handler<Handler>) {
-                    co_await handler_.handle(req, peer_, res_, *this);
+                    co_await handler_.handle(req, peer_, res_, *this, *this);
                 } else {
                     co_await handler_.handle(req, peer_, res_);
                 }
                 busy_ = false;
-                current_ = nullptr;
                 if (stream_failed_) co_return;
-                close = !req.keep_alive || control_.stopping() || stream_close_;
+                // A body left unread and not all here: the next request cannot be found.
+                const bool body_read = skip_buffered_body();
+                current_ = nullptr;
+                close = !req.keep_alive || control_.stopping() || stream_close_ || !body_read;
                 if (stream_started_) {
-                    consume(r.consumed);
+                    consume(tail_ - begin_);
                     header_deadline_set_ = false;
                     continue_sent_ = false;
                     if (close) break;
                     continue;
+                }
+                if (body_error_ != 0) {
+                    res_.clear();
+                    res_.set_status(body_error_);
                 }
                 const connection_header conn = close ? connection_header::close
                                                : req.version_minor == 0
@@ -335,14 +577,14 @@ class connection final : public response_stream {
                 // The body is copied rather than gathered: its view lives only until the next
                 // handler call, and a few hundred bytes copy faster than a growing buffer list.
                 if (carries_body(req, res_.status())) out_.append(res_.body());
-                consume(r.consumed);
+                consume(tail_ - begin_);
                 header_deadline_set_ = false;
                 continue_sent_ = false;
                 if (close) break;
                 if (out_.size() >= limits_.max_batch_bytes && !co_await flush()) co_return;
             }
             if (!close && !continue_sent_ && parser_.expects_continue()) {
-                out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+                out_.append(continue_line);
                 continue_sent_ = true;
             }
             if (!out_.empty() && !co_await flush()) co_return;
@@ -350,7 +592,7 @@ class connection final : public response_stream {
                 co_await linger();
                 co_return;
             }
-            if (!co_await read()) co_return;
+            if (!co_await read_request()) co_return;
         }
     }
 
@@ -361,7 +603,7 @@ class connection final : public response_stream {
         co_return !ec && !timed_out_;
     }
 
-    asio::awaitable<bool> read() {
+    asio::awaitable<bool> read_request() {
         const clock::time_point now = clock::now();
         const bool empty = begin_ == end_;
         if (empty) {
@@ -465,6 +707,17 @@ class connection final : public response_stream {
     bool timed_out_ = false;
     bool done_ = false;
     bool owed_read_ = false;  // accepted while stopping with a request already sent: read it
+
+    // The current request: its head is in_[begin_, begin_ + head_bytes_); the bytes from tail_ on
+    // are not yet read as its body (or, once it is complete, belong to what follows it).
+    std::size_t head_bytes_ = 0;
+    std::size_t tail_ = 0;
+    std::size_t piece_consumed_ = 0;  // the last piece read(), consumed at the next call
+    bool body_done_ = false;
+    bool body_failed_ = false;
+    unsigned body_error_ = 0;
+    body_step stash_{};  // a step look_ahead() found, relative to tail_ after the last piece
+    bool stashed_ = false;
 };
 
 }  // namespace detail

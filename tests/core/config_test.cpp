@@ -61,6 +61,16 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.upstream_timeout, milliseconds(30'000));
     EXPECT_EQ(c.upstream_connect_timeout, milliseconds(2'000));
     EXPECT_EQ(c.max_body, 1024u * 1024u);
+    EXPECT_EQ(c.idle_timeout, milliseconds(60'000));
+}
+
+TEST(Config, IdleTimeout) {
+    EXPECT_EQ(parse({"--idle-timeout", "500ms"}).idle_timeout, milliseconds(500));
+    EXPECT_EQ(parse({"--idle-timeout=2m"}).idle_timeout, milliseconds(120'000));
+    for (const char* bad : {"0", "x", "-1s", ""}) {
+        EXPECT_EQ(error_of({"--idle-timeout", bad}).rfind("sluice: --idle-timeout: ", 0), 0u)
+            << bad;
+    }
 }
 
 TEST(Config, UpstreamFlags) {
@@ -268,6 +278,7 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                              "--upstream-timeout DURATION",
                              "--upstream-connect-timeout DURATION",
                              "--max-body SIZE",
+                             "--idle-timeout DURATION",
                              "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }

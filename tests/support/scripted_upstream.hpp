@@ -18,10 +18,17 @@ struct scripted_reply {
     bool close_after = false;            // close the connection once sent (FIN)
     bool reset_after = false;            // close with RST once sent
     bool silent = false;                 // send nothing, keep the connection open
+    // Sent once the request's head is read, before its body: a `100 Continue`, or a final
+    // answer with skip_body (then the body is not read, and the connection closes after).
+    std::string before_body{};
+    bool skip_body = false;
+    // After `bytes` (a 101), echo every byte received until the peer half-closes, then close.
+    bool echo_after = false;
 };
 
 // A loopback HTTP upstream for proxy tests: records each request's raw bytes (head, and body by
-// Content-Length) and answers the queued replies in order, then the default one. Blocking
+// Content-Length or chunked framing, as received) and answers the queued replies in order, then
+// the default one. Blocking
 // sockets, a thread per connection; the destructor stops and joins them.
 class scripted_upstream {
   public:
@@ -36,6 +43,8 @@ class scripted_upstream {
     void push(scripted_reply reply);
     std::vector<std::string> requests() const;
     std::size_t request_count() const;
+    // The bytes of each request whose connection closed before it was complete.
+    std::vector<std::string> partial_requests() const;
     std::size_t connection_count() const noexcept { return connections_.load(); }
 
     // A keep-alive 200 with a Content-Length body.
@@ -54,6 +63,7 @@ class scripted_upstream {
     std::deque<scripted_reply> queue_;
     scripted_reply default_reply_;
     std::vector<std::string> requests_;
+    std::vector<std::string> partial_;
     std::vector<int> open_fds_;
     std::vector<std::thread> threads_;
     std::thread acceptor_;
