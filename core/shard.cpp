@@ -66,6 +66,8 @@ std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config
     upstream_settings settings;
     settings.endpoint = results.begin()->endpoint();
     settings.connect_timeout = cfg.upstream_connect_timeout;
+    settings.max_idle = cfg.upstream_max_idle;
+    settings.idle_timeout = cfg.upstream_idle_timeout;
     return std::make_unique<upstream_pool>(ctx.get_executor(), settings);
 }
 

@@ -20,10 +20,11 @@ namespace sluice::core {
 struct upstream_settings {
     asio::ip::tcp::endpoint endpoint;
     std::chrono::steady_clock::duration connect_timeout = std::chrono::seconds(2);
-    // Kept idle connections beyond this are closed rather than pooled.
+    // Kept idle connections beyond this are closed rather than pooled (--upstream-max-idle); 0
+    // closes every connection after its exchange.
     std::size_t max_idle = 64;
-    // An idle connection unused this long is closed by the sweep: upstreams close theirs after a
-    // while too, and one found closed costs a retry.
+    // An idle connection unused this long is closed by the sweep (--upstream-idle-timeout):
+    // upstreams close theirs after a while too, and one found closed costs a retry.
     std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(30);
 };
 
@@ -89,6 +90,7 @@ class upstream_pool {
 
   private:
     void arm_sweep();
+    void sweep();
     upstream_connection* spare();
 
     asio::any_io_executor executor_;
