@@ -623,4 +623,17 @@ redis_view shard::redis_stats() const noexcept {
     return v;
 }
 
+upstream_view shard::upstream_stats() const noexcept {
+    upstream_view v;
+    if (!upstream_) return v;
+    const upstream_pool_stats& s = upstream_->stats();
+    v.opened = s.opened.get();
+    v.reused = s.reused.get();
+    v.idle_closed = s.idle_closed.get();
+    v.overflow_closed = s.overflow_closed.get();
+    v.idle = s.idle.load(std::memory_order_relaxed);
+    v.busy = s.busy.load(std::memory_order_relaxed);
+    return v;
+}
+
 }  // namespace sluice::core

@@ -76,6 +76,11 @@ upstream_pool::upstream_pool(const asio::any_io_executor& executor, upstream_set
     idle_.reserve(std::min<std::size_t>(settings_.max_idle, 1024));
 }
 
+void upstream_pool::publish() noexcept {
+    stats_.idle.store(idle_.size(), std::memory_order_relaxed);
+    stats_.busy.store(busy_, std::memory_order_relaxed);
+}
+
 upstream_pool::~upstream_pool() {
     stop();
 }
@@ -87,10 +92,16 @@ upstream_connection* upstream_pool::take_idle() {
         // Bytes that arrived while it was idle belong to no request: a reply to them would be
         // read as the next request's.
         std::error_code ec;
-        if (c->socket.available(ec) == 0 && !ec) return c;
+        if (c->socket.available(ec) == 0 && !ec) {
+            ++busy_;
+            stats_.reused.add();
+            publish();
+            return c;
+        }
         c->close();
         spare_.push_back(c);
     }
+    publish();
     return nullptr;
 }
 
@@ -115,6 +126,9 @@ asio::awaitable<upstream_connection*> upstream_pool::connect(std::error_code& ec
     if (!ec) {
         c->socket.set_option(asio::ip::tcp::no_delay(true), ec);
         ec = {};
+        ++busy_;
+        stats_.opened.add();
+        publish();
         co_return c;
     }
     c->close();
@@ -124,14 +138,20 @@ asio::awaitable<upstream_connection*> upstream_pool::connect(std::error_code& ec
 
 void upstream_pool::release(upstream_connection* c, bool reusable) noexcept {
     c->disarm();
-    if (reusable && !stopped_ && c->pending().empty() && idle_.size() < settings_.max_idle) {
-        c->parser.reset();
-        c->idle_since = upstream_connection::clock::now();
-        idle_.push_back(c);
-        return;
+    if (busy_ > 0) --busy_;
+    if (reusable && !stopped_ && c->pending().empty()) {
+        if (idle_.size() < settings_.max_idle) {
+            c->parser.reset();
+            c->idle_since = upstream_connection::clock::now();
+            idle_.push_back(c);
+            publish();
+            return;
+        }
+        stats_.overflow_closed.add();
     }
     c->close();
     spare_.push_back(c);
+    publish();
 }
 
 void upstream_pool::start() {
@@ -171,6 +191,8 @@ void upstream_pool::sweep() {
         spare_.push_back(idle_[i]);
     }
     idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(expired));
+    stats_.idle_closed.add(expired);
+    publish();
 }
 
 void upstream_pool::abort() noexcept {
@@ -189,6 +211,7 @@ void upstream_pool::stop() noexcept {
         spare_.push_back(c);
     }
     idle_.clear();
+    publish();
 }
 
 }  // namespace sluice::core

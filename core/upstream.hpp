@@ -4,6 +4,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "http/response_parser.hpp"
+#include "resp/counter.hpp"
 
 namespace sluice::core {
 
@@ -26,6 +28,17 @@ struct upstream_settings {
     // An idle connection unused this long is closed by the sweep (--upstream-idle-timeout):
     // upstreams close theirs after a while too, and one found closed costs a retry.
     std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(30);
+};
+
+// What a pool did, for /metrics: one writer (the shard's loop), read by the admin thread. The
+// counters only grow; `idle` and `busy` are the pool's state now.
+struct upstream_pool_stats {
+    resp::counter opened;           // connections established
+    resp::counter reused;           // exchanges begun on a pooled idle connection
+    resp::counter idle_closed;      // idle connections closed by the sweep (idle_timeout)
+    resp::counter overflow_closed;  // reusable connections closed because max_idle were idle
+    std::atomic<std::uint64_t> idle{0};
+    std::atomic<std::uint64_t> busy{0};  // handed out by take_idle() or connect(), not released
 };
 
 // One connection to the upstream with its read buffer and parser. Never destroyed while its
@@ -81,6 +94,8 @@ class upstream_pool {
     // and the upstream did not ask to close), else closed.
     void release(upstream_connection* c, bool reusable) noexcept;
 
+    const upstream_pool_stats& stats() const noexcept { return stats_; }
+
     // Starts the idle sweep; stop() ends it and closes every idle connection.
     void start();
     void stop() noexcept;
@@ -92,11 +107,15 @@ class upstream_pool {
     void arm_sweep();
     void sweep();
     upstream_connection* spare();
+    // The gauges, after idle_ or busy_ changed.
+    void publish() noexcept;
 
     asio::any_io_executor executor_;
     upstream_settings settings_;
     asio::steady_timer sweep_;
     bool stopped_ = false;
+    std::size_t busy_ = 0;
+    upstream_pool_stats stats_;
     std::vector<upstream_connection*> idle_;   // oldest first
     std::vector<upstream_connection*> spare_;  // closed, ready to be reused
     std::vector<std::unique_ptr<upstream_connection>> all_;
