@@ -32,11 +32,13 @@ asio::awaitable<void> admin_handler::handle(const http::request& req,
     } else if (path == "/metrics") {
         std::vector<const shard_metrics*> metrics;
         std::vector<redis_view> redis;
+        std::vector<upstream_view> upstream;
         for (const auto& s : shards_) {
             metrics.push_back(&s->metrics());
             redis.push_back(s->redis_stats());
+            upstream.push_back(s->upstream_stats());
         }
-        body_ = render_metrics(metrics, redis);
+        body_ = render_metrics(metrics, redis, upstream);
         content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.set_body(body_);
     } else {

@@ -251,6 +251,14 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         cfg.upstream_timeout = parse_positive_duration(flag, value);
     } else if (flag == "--upstream-connect-timeout") {
         cfg.upstream_connect_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--upstream-max-idle") {
+        const auto n = value.size() <= 10 ? parse_unsigned<std::size_t>(value) : std::nullopt;
+        if (!n || *n > max_upstream_max_idle) {
+            fail(flag, "an integer from 0 to " + std::to_string(max_upstream_max_idle), value);
+        }
+        cfg.upstream_max_idle = *n;
+    } else if (flag == "--upstream-idle-timeout") {
+        cfg.upstream_idle_timeout = parse_positive_duration(flag, value);
     } else if (flag == "--max-body") {
         cfg.max_body = parse_size(flag, value);
     } else if (flag == "--idle-timeout") {
@@ -277,6 +285,8 @@ constexpr std::string_view flags_with_value[] = {
     "--upstream",
     "--upstream-timeout",
     "--upstream-connect-timeout",
+    "--upstream-max-idle",
+    "--upstream-idle-timeout",
     "--max-body",
     "--idle-timeout",
 };
@@ -418,6 +428,11 @@ std::string help_text() {
         "  --upstream-connect-timeout DURATION\n"
         "                             how long to wait for a new upstream connection; then\n"
         "                             504 (default 2s)\n"
+        "  --upstream-max-idle N      idle keep-alive upstream connections kept per shard,\n"
+        "                             0-65535; 0 never keeps one (default 64)\n"
+        "  --upstream-idle-timeout DURATION\n"
+        "                             an idle upstream connection unused this long is\n"
+        "                             closed (default 30s)\n"
         "  --max-body SIZE            largest request body; larger is 413 (default 1m)\n"
         "  --idle-timeout DURATION    a client connection idle between requests, a body or\n"
         "                             a response that makes no progress, or a WebSocket\n"

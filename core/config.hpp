@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -79,6 +80,11 @@ struct config {
     // Until the upstream's response header section is complete.
     std::chrono::milliseconds upstream_timeout{30'000};
     std::chrono::milliseconds upstream_connect_timeout{2'000};
+    // Idle keep-alive connections each shard keeps to the upstream; 0 closes each one after its
+    // exchange.
+    std::size_t upstream_max_idle = 64;
+    // An idle upstream connection unused this long is closed.
+    std::chrono::milliseconds upstream_idle_timeout{30'000};
     // Largest request body (decoded); larger is 413.
     std::uint64_t max_body = 1024 * 1024;
     // A client connection without progress this long is closed (http::server_limits).
@@ -103,6 +109,9 @@ inline constexpr unsigned max_threads = 1024;
 // Past this, polling costs far more CPU than the sleep it saves could.
 inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
+// Every idle connection holds a descriptor and an ephemeral port toward one upstream address, of
+// which there are fewer than this.
+inline constexpr std::size_t max_upstream_max_idle = 65'535;
 // The server buffers a request's body before it is answered, so this bounds a connection's memory.
 inline constexpr std::uint64_t max_max_body = std::uint64_t{1024} * 1024 * 1024;
 

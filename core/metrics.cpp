@@ -38,7 +38,8 @@ std::uint64_t sum(std::span<const shard_metrics* const> shards, F f) {
 }  // namespace
 
 std::string render_metrics(std::span<const shard_metrics* const> shards,
-                           std::span<const redis_view> redis) {
+                           std::span<const redis_view> redis,
+                           std::span<const upstream_view> upstream) {
     std::string out;
     out.reserve(4096);
 
@@ -99,6 +100,33 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
            "Idempotent requests sent again after a pooled upstream connection was found closed.");
     line(out, "sluice_upstream_retries_total", "",
          sum(shards, [](auto& m) { return m.upstream_retries.get(); }));
+    // Named like the client side's pair (sluice_connections_total, sluice_open_connections): a
+    // gauge called sluice_upstream_connections would share its family name with the counter in
+    // OpenMetrics, which drops the _total.
+    auto pools = [&](auto get) {
+        std::uint64_t s = 0;
+        for (const upstream_view& u : upstream)
+            s += get(u);
+        return s;
+    };
+    header(out, "sluice_upstream_connections_total", "counter",
+           "Upstream connection pool events: connections opened, exchanges begun on a reused idle "
+           "one, idle ones closed after --upstream-idle-timeout, reusable ones closed because "
+           "--upstream-max-idle were idle.");
+    line(out, "sluice_upstream_connections_total", "{event=\"opened\"}",
+         pools([](const upstream_view& u) { return u.opened; }));
+    line(out, "sluice_upstream_connections_total", "{event=\"reused\"}",
+         pools([](const upstream_view& u) { return u.reused; }));
+    line(out, "sluice_upstream_connections_total", "{event=\"idle_closed\"}",
+         pools([](const upstream_view& u) { return u.idle_closed; }));
+    line(out, "sluice_upstream_connections_total", "{event=\"overflow_closed\"}",
+         pools([](const upstream_view& u) { return u.overflow_closed; }));
+    header(out, "sluice_upstream_open_connections", "gauge",
+           "Upstream connections open now: idle in the pools, or busy with an exchange.");
+    line(out, "sluice_upstream_open_connections", "{state=\"idle\"}",
+         pools([](const upstream_view& u) { return u.idle; }));
+    line(out, "sluice_upstream_open_connections", "{state=\"busy\"}",
+         pools([](const upstream_view& u) { return u.busy; }));
 
     auto opened = sum(shards, [](auto& m) { return m.connections_opened.get(); });
     auto closed = sum(shards, [](auto& m) { return m.connections_closed.get(); });

@@ -96,8 +96,20 @@ struct redis_view {
     std::uint64_t poll_misses = 0;
 };
 
+// A shard's upstream connection pool as /metrics reports it (core/upstream.hpp's
+// upstream_pool_stats says what each counts); all zero without --upstream.
+struct upstream_view {
+    std::uint64_t opened = 0;
+    std::uint64_t reused = 0;
+    std::uint64_t idle_closed = 0;
+    std::uint64_t overflow_closed = 0;
+    std::uint64_t idle = 0;
+    std::uint64_t busy = 0;
+};
+
 // Prometheus text exposition format 0.0.4 of every shard's metrics.
 std::string render_metrics(std::span<const shard_metrics* const> shards,
-                           std::span<const redis_view> redis);
+                           std::span<const redis_view> redis,
+                           std::span<const upstream_view> upstream);
 
 }  // namespace sluice::core

@@ -61,6 +61,8 @@ std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config
     upstream_settings settings;
     settings.endpoint = results.begin()->endpoint();
     settings.connect_timeout = cfg.upstream_connect_timeout;
+    settings.max_idle = cfg.upstream_max_idle;
+    settings.idle_timeout = cfg.upstream_idle_timeout;
     return std::make_unique<upstream_pool>(ctx.get_executor(), settings);
 }
 
@@ -397,6 +399,19 @@ redis_view shard::redis_stats() const noexcept {
     v.noscript_retries = s.noscript_retries.get();
     v.poll_hits = s.poll_hits.get();
     v.poll_misses = s.poll_misses.get();
+    return v;
+}
+
+upstream_view shard::upstream_stats() const noexcept {
+    upstream_view v;
+    if (!upstream_) return v;
+    const upstream_pool_stats& s = upstream_->stats();
+    v.opened = s.opened.get();
+    v.reused = s.reused.get();
+    v.idle_closed = s.idle_closed.get();
+    v.overflow_closed = s.overflow_closed.get();
+    v.idle = s.idle.load(std::memory_order_relaxed);
+    v.busy = s.busy.load(std::memory_order_relaxed);
     return v;
 }
 

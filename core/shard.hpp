@@ -107,6 +107,8 @@ class shard {
 
     bool redis_connected() const noexcept { return redis_.connected(); }
     redis_view redis_stats() const noexcept;
+    // Zeros without --upstream.
+    upstream_view upstream_stats() const noexcept;
     const shard_metrics& metrics() const noexcept { return metrics_; }
 
   private:

@@ -4,6 +4,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,17 +16,30 @@
 #include <vector>
 
 #include "http/response_parser.hpp"
+#include "resp/counter.hpp"
 
 namespace sluice::core {
 
 struct upstream_settings {
     asio::ip::tcp::endpoint endpoint;
     std::chrono::steady_clock::duration connect_timeout = std::chrono::seconds(2);
-    // Kept idle connections beyond this are closed rather than pooled.
+    // Kept idle connections beyond this are closed rather than pooled (--upstream-max-idle); 0
+    // closes every connection after its exchange.
     std::size_t max_idle = 64;
-    // An idle connection unused this long is closed by the sweep: upstreams close theirs after a
-    // while too, and one found closed costs a retry.
+    // An idle connection unused this long is closed by the sweep (--upstream-idle-timeout):
+    // upstreams close theirs after a while too, and one found closed costs a retry.
     std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(30);
+};
+
+// What a pool did, for /metrics: one writer (the shard's loop), read by the admin thread. The
+// counters only grow; `idle` and `busy` are the pool's state now.
+struct upstream_pool_stats {
+    resp::counter opened;           // connections established
+    resp::counter reused;           // exchanges begun on a pooled idle connection
+    resp::counter idle_closed;      // idle connections closed by the sweep (idle_timeout)
+    resp::counter overflow_closed;  // reusable connections closed because max_idle were idle
+    std::atomic<std::uint64_t> idle{0};
+    std::atomic<std::uint64_t> busy{0};  // handed out by take_idle() or connect(), not released
 };
 
 // One connection to the upstream with its read buffer and parser. Never destroyed while its
@@ -87,6 +101,8 @@ class upstream_pool {
     // and the upstream did not ask to close), else closed.
     void release(upstream_connection* c, bool reusable) noexcept;
 
+    const upstream_pool_stats& stats() const noexcept { return stats_; }
+
     // Starts the idle sweep; stop() ends it and closes every idle connection.
     void start();
     void stop() noexcept;
@@ -96,12 +112,17 @@ class upstream_pool {
 
   private:
     void arm_sweep();
+    void sweep();
     upstream_connection* spare();
+    // The gauges, after idle_ or busy_ changed.
+    void publish() noexcept;
 
     asio::any_io_executor executor_;
     upstream_settings settings_;
     asio::steady_timer sweep_;
     bool stopped_ = false;
+    std::size_t busy_ = 0;
+    upstream_pool_stats stats_;
     std::vector<upstream_connection*> idle_;   // oldest first
     std::vector<upstream_connection*> spare_;  // closed, ready to be reused
     std::vector<std::unique_ptr<upstream_connection>> all_;

@@ -60,6 +60,8 @@ TEST(Config, Defaults) {
     EXPECT_FALSE(c.upstream.has_value());
     EXPECT_EQ(c.upstream_timeout, milliseconds(30'000));
     EXPECT_EQ(c.upstream_connect_timeout, milliseconds(2'000));
+    EXPECT_EQ(c.upstream_max_idle, 64u);
+    EXPECT_EQ(c.upstream_idle_timeout, milliseconds(30'000));
     EXPECT_EQ(c.max_body, 1024u * 1024u);
     EXPECT_EQ(c.idle_timeout, milliseconds(60'000));
 }
@@ -92,6 +94,44 @@ TEST(Config, UpstreamFlags) {
     EXPECT_EQ(parse({"--max-body", "12345"}).max_body, 12345u);
     EXPECT_EQ(parse({"--max-body", "2m"}).max_body, 2u * 1024u * 1024u);
     EXPECT_EQ(parse({"--max-body", "1024m"}).max_body, max_max_body);
+}
+
+TEST(Config, UpstreamPoolFlags) {
+    const config c = parse({"--upstream-max-idle", "8", "--upstream-idle-timeout", "300ms"});
+    EXPECT_EQ(c.upstream_max_idle, 8u);
+    EXPECT_EQ(c.upstream_idle_timeout, milliseconds(300));
+    EXPECT_EQ(parse({"--upstream-max-idle=0"}).upstream_max_idle, 0u);
+    EXPECT_EQ(parse({"--upstream-max-idle", "65535"}).upstream_max_idle, max_upstream_max_idle);
+    EXPECT_EQ(parse({"--upstream-idle-timeout=2m"}).upstream_idle_timeout, milliseconds(120'000));
+    // A bare integer is seconds, like every other duration.
+    EXPECT_EQ(parse({"--upstream-idle-timeout", "5"}).upstream_idle_timeout, milliseconds(5'000));
+    EXPECT_EQ(parse({"--upstream-idle-timeout", "1ms"}).upstream_idle_timeout, milliseconds(1));
+}
+
+TEST(Config, UpstreamPoolFlagErrors) {
+    for (const char* bad : {"", "-1", "x", "1.5", "65536", "99999999999", "4k", " 1"}) {
+        EXPECT_EQ(error_of({"--upstream-max-idle", bad}),
+                  std::string("sluice: --upstream-max-idle: expected an integer from 0 to 65535, "
+                              "got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--upstream-idle-timeout", "0"}),
+              "sluice: --upstream-idle-timeout: expected a positive duration (an integer with us, "
+              "ms, s, m or h, e.g. 10s), got \"0\"");
+    for (const char* bad : {"", "x", "-1s", "10 s", "1d"}) {
+        EXPECT_EQ(error_of({"--upstream-idle-timeout", bad}),
+                  std::string("sluice: --upstream-idle-timeout: expected a duration (an integer "
+                              "with us, ms, s, m or h, e.g. 10s), got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--upstream-idle-timeout", "1500us"}),
+              "sluice: --upstream-idle-timeout: expected a whole number of milliseconds (e.g. "
+              "250ms), got \"1500us\"");
+    EXPECT_EQ(error_of({"--upstream-max-idle"}), "sluice: --upstream-max-idle: missing value");
+    EXPECT_EQ(error_of({"--upstream-idle-timeout"}),
+              "sluice: --upstream-idle-timeout: missing value");
 }
 
 TEST(Config, UpstreamFlagErrors) {
@@ -277,6 +317,8 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                              "--upstream URL",
                              "--upstream-timeout DURATION",
                              "--upstream-connect-timeout DURATION",
+                             "--upstream-max-idle N",
+                             "--upstream-idle-timeout DURATION",
                              "--max-body SIZE",
                              "--idle-timeout DURATION",
                              "--help"}) {
@@ -289,6 +331,7 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                             "default both", "default 30s", "default 2s", "default 1m"}) {
         EXPECT_NE(help.find(def), std::string::npos) << def;
     }
+    EXPECT_NE(help.find("(default 64)"), std::string::npos);
 }
 
 TEST(Config, ContractErrorMessage) {
