@@ -207,8 +207,13 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
     } else if (flag == "--window") {
         cfg.window = parse_positive_duration(flag, value);
     } else if (flag == "--algorithm") {
-        if (value != to_string(algorithm::sliding_log)) fail(flag, "one of: sliding-log", value);
-        cfg.algorithm = algorithm::sliding_log;
+        if (value == to_string(algorithm::sliding_log)) {
+            cfg.algorithm = algorithm::sliding_log;
+        } else if (value == to_string(algorithm::none)) {
+            cfg.algorithm = algorithm::none;
+        } else {
+            fail(flag, "one of: sliding-log, none", value);
+        }
     } else if (flag == "--key") {
         auto parsed = key_source::parse(value);
         if (!parsed) fail(flag, "ip or header:NAME (NAME an HTTP header name)", value);
@@ -312,6 +317,8 @@ std::string_view to_string(algorithm a) noexcept {
     switch (a) {
         case algorithm::sliding_log:
             return "sliding-log";
+        case algorithm::none:
+            return "none";
     }
     return "unknown";
 }
@@ -398,7 +405,8 @@ std::string help_text() {
         ")\n"
         "  --limit N                  requests allowed per window and client (default 5)\n"
         "  --window DURATION          window length (default 10s)\n"
-        "  --algorithm NAME           limiter algorithm: sliding-log (default sliding-log)\n"
+        "  --algorithm NAME           limiter algorithm: sliding-log, or none (no limiter\n"
+        "                             call: a baseline) (default sliding-log)\n"
         "  --key SOURCE               client identity: ip, or header:NAME (requests without\n"
         "                             that header are keyed by ip) (default ip)\n"
         "  --trust-proxy CIDR[,CIDR]  read X-Forwarded-For only from peers in these ranges;\n"

@@ -33,7 +33,8 @@ struct endpoint {
     friend bool operator==(const endpoint&, const endpoint&) = default;
 };
 
-enum class algorithm : std::uint8_t { sliding_log };
+// none: no limiter call at all, every request served (a baseline: what the limiter costs).
+enum class algorithm : std::uint8_t { sliding_log, none };
 std::string_view to_string(algorithm a) noexcept;  // the --algorithm name, "sliding-log"
 
 // What a request gets when Redis cannot decide in time.

@@ -48,6 +48,8 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
          sum(shards, [](auto& m) { return m.allowed.get(); }));
     line(out, "sluice_requests_total", "{decision=\"rejected\"}",
          sum(shards, [](auto& m) { return m.rejected.get(); }));
+    line(out, "sluice_requests_total", "{decision=\"unlimited\"}",
+         sum(shards, [](auto& m) { return m.unlimited.get(); }));
     line(out, "sluice_requests_total", "{decision=\"error\"}",
          sum(shards, [](auto& m) { return m.errors.get(); }));
 

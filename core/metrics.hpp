@@ -43,6 +43,7 @@ class latency_histogram {
 struct shard_metrics {
     counter allowed;
     counter rejected;
+    counter unlimited;    // served without a limiter call (--algorithm none)
     counter errors;       // Redis could not decide (down, timeout, bad reply)
     counter failed_open;  // of `errors`, served anyway under --redis-failure allow
     // --forward-auth calls by the fields that described the original request's URI

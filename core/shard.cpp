@@ -132,6 +132,18 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
                                               http::response& res, http::response_stream* out,
                                               http::request_body* body) {
+    if (cfg_.algorithm == algorithm::none) {
+        // No limiter: served at once, without rate-limit fields, since nothing was counted.
+        metrics_.unlimited.add();
+        res.add_header("Date", date());
+        if (out != nullptr) {
+            co_await proxy(req, peer, res, *out, *body, {});
+        } else if (!cfg_.forward_auth) {
+            res.add_header("Content-Type", json);
+            res.set_body(ok_body);
+        }
+        co_return;
+    }
     auto s = acquire();
     s->extra_count = 0;
     auto extra = [&](std::string_view name, std::string_view value) {

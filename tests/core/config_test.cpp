@@ -444,7 +444,9 @@ TEST(Config, ThreadErrors) {
 
 TEST(Config, OtherValueErrors) {
     EXPECT_EQ(error_of({"--algorithm", "token-bucket"}),
-              "sluice: --algorithm: expected one of: sliding-log, got \"token-bucket\"");
+              "sluice: --algorithm: expected one of: sliding-log, none, got \"token-bucket\"");
+    EXPECT_EQ(parse({"--algorithm", "none"}).algorithm, algorithm::none);
+    EXPECT_EQ(to_string(algorithm::none), "none");
     EXPECT_EQ(error_of({"--key", "header:a b"}),
               "sluice: --key: expected ip or header:NAME (NAME an HTTP header name), got "
               "\"header:a b\"");
