@@ -167,17 +167,22 @@ trailer_search find_trailer_end(std::string_view rest, std::size_t& scanned,
     } else if (const auto blank = rest.find("\r\n\r\n", resume); blank != std::string_view::npos) {
         end = blank + 4;
     }
+    // A wrong line ending is looked for first, within the bytes the limit allows, in a complete
+    // section too: so the reason does not depend on where the reads ended (check_trailers, or the
+    // size, could name another fault of the same bytes). A CR at `to - 1` is judged by a later
+    // call, with the byte after it.
+    const std::size_t to = std::min(end == 0 ? rest.size() : end, max_bytes);
+    for (std::size_t i = resume; i < to; ++i) {
+        if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r'))
+            return {0, "bare LF in trailer section"};
+        if (rest[i] == '\r' && i + 1 < to && rest[i + 1] != '\n') {
+            return {0, "CR not followed by LF"};
+        }
+    }
     if (end > max_bytes || (end == 0 && rest.size() >= max_bytes)) {
         return {0, "trailer section too large"};
     }
     if (end != 0) return {end, {}};
-    for (std::size_t i = resume; i < rest.size(); ++i) {
-        if (rest[i] == '\n' && (i == 0 || rest[i - 1] != '\r'))
-            return {0, "bare LF in trailer section"};
-        if (rest[i] == '\r' && i + 1 < rest.size() && rest[i + 1] != '\n') {
-            return {0, "CR not followed by LF"};
-        }
-    }
     scanned = rest.size();
     return {};
 }

@@ -168,7 +168,8 @@ std::string_view check_trailers(std::string_view s) noexcept;
 // holds the section until it is whole, then checks it as one piece with check_trailers().
 // `scanned` carries what earlier calls already searched (start it at 0), so a peer that sends the
 // section byte by byte does not make the search quadratic. A line ending that is already wrong
-// is reported before the section is complete.
+// is reported before the section is complete, and before any other fault of a complete one, so
+// that the error does not depend on how the bytes were split.
 struct trailer_search {
     std::size_t end = 0;     // bytes of the whole section, 0 while it is incomplete
     std::string_view error;  // why the bytes so far cannot start a valid section

@@ -75,9 +75,64 @@ void append_framing(std::string& out, body_length body, std::uint64_t content_le
     }
 }
 
+bool in_fixed_list(std::string_view name) noexcept {
+    for (const std::string_view h : hop_by_hop_fields) {
+        if (iequals(name, h)) return true;
+    }
+    return false;
+}
+
+// The hop-by-hop fields of one head: the fixed list and the names its Connection fields list,
+// collected once, so that testing each of its n fields costs a few comparisons instead of a scan
+// of all n fields for the Connection ones (n² per head).
+class hop_by_hop_names {
+  public:
+    explicit hop_by_hop_names(std::span<const header> fields) noexcept : fields_(fields) {
+        for (const header& h : fields) {
+            if (!iequals(h.name, "connection")) continue;
+            any_token(h.value, [&](std::string_view token) {
+                // Dropped, or never dropped, anyway: no need to spend room on them.
+                if (in_fixed_list(token) || iequals(token, "host")) return false;
+                if (count_ == names_.size()) {
+                    overflow_ = true;
+                    return true;
+                }
+                names_[count_++] = token;
+                return false;
+            });
+            if (overflow_) break;
+        }
+    }
+
+    // is_hop_by_hop(name, fields), in a few comparisons.
+    bool contains(std::string_view name) const noexcept {
+        if (iequals(name, "host")) return false;
+        if (in_fixed_list(name)) return true;
+        // More names than room: the scan of every Connection field, as before, so the answer is
+        // the same. Both other ways out are worse: forwarding a field the client named as
+        // hop-by-hop (it may carry what was meant for this proxy alone, a credential), or
+        // dropping every field of the head. Only a head written to cost more gets here, and it
+        // costs what every head used to, bounded by the parsers' field limits (64 for a request,
+        // 128 for a response).
+        if (overflow_) return lists_token(fields_, "connection", name);
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (iequals(name, names_[i])) return true;
+        }
+        return false;
+    }
+
+  private:
+    // Connection lists a name or two in practice, besides `keep-alive` (in the fixed list, so not
+    // kept here) and `close`.
+    std::array<std::string_view, 16> names_{};
+    std::size_t count_ = 0;
+    bool overflow_ = false;
+    std::span<const header> fields_;
+};
+
 // Fields a proxy never copies: hop-by-hop ones, and Content-Length, which we write ourselves.
-bool dropped_in_transit(std::string_view name, std::span<const header> fields) noexcept {
-    return iequals(name, "content-length") || is_hop_by_hop(name, fields);
+bool dropped_in_transit(std::string_view name, const hop_by_hop_names& hop) noexcept {
+    return iequals(name, "content-length") || hop.contains(name);
 }
 
 // Our rate-limit fields replace the upstream's fields of the same name: a client reading two
@@ -93,10 +148,7 @@ bool named_in(std::string_view name, std::span<const header> fields) noexcept {
 
 bool is_hop_by_hop(std::string_view name, std::span<const header> fields) noexcept {
     if (iequals(name, "host")) return false;
-    for (const std::string_view h : hop_by_hop_fields) {
-        if (iequals(name, h)) return true;
-    }
-    return lists_token(fields, "connection", name);
+    return in_fixed_list(name) || lists_token(fields, "connection", name);
 }
 
 bool is_websocket_upgrade(std::span<const header> fields) noexcept {
@@ -143,12 +195,13 @@ std::size_t write_request_head(std::string& out, const upstream_request& r) {
     append_target(out, r.prefix, r.target);
     out.append(" HTTP/1.1\r\n");
 
+    const hop_by_hop_names hop_fields{r.fields};
     std::string_view host;
     bool sent_proto = false;
     bool sent_host = false;
     for (const header& h : r.fields) {
         if (iequals(h.name, "host") && host.empty()) host = h.value;
-        if (dropped_in_transit(h.name, r.fields)) continue;
+        if (dropped_in_transit(h.name, hop_fields)) continue;
         if (istarts_with(h.name, "x-forwarded-")) {
             // A client can write anything there; only a proxy we trust vouches for it.
             if (!r.peer_trusted) continue;
@@ -164,7 +217,7 @@ std::size_t write_request_head(std::string& out, const upstream_request& r) {
     out.append("X-Forwarded-For: ");
     if (r.peer_trusted) {
         for (const header& h : r.fields) {
-            if (!iequals(h.name, "x-forwarded-for") || is_hop_by_hop(h.name, r.fields)) continue;
+            if (!iequals(h.name, "x-forwarded-for") || hop_fields.contains(h.name)) continue;
             any_token(h.value, [&](std::string_view hop) {
                 out.append(hop);
                 out.append(", ");
@@ -190,8 +243,9 @@ std::size_t write_response_head(std::string& out, const relayed_response& r) {
     out.push_back(' ');
     out.append(r.reason.empty() ? reason_phrase(status) : r.reason);
     out.append("\r\n");
+    const hop_by_hop_names hop_fields{r.fields};
     for (const header& h : r.fields) {
-        if (dropped_in_transit(h.name, r.fields) || named_in(h.name, r.extra)) continue;
+        if (dropped_in_transit(h.name, hop_fields) || named_in(h.name, r.extra)) continue;
         append_field(out, h.name, h.value);
     }
     for (const header& h : r.extra)

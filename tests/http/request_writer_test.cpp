@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,84 @@ TEST(request_writer, hop_by_hop_fields_are_removed_including_those_connection_na
 TEST(request_writer, connection_cannot_remove_host) {
     const forwarded f("GET / HTTP/1.1\r\nHost: h\r\nConnection: host\r\n\r\n", "10.0.0.1", false);
     EXPECT_TRUE(f.has("Host: h"));
+}
+
+// The head Sluice writes for `fields` from an untrusted peer, and what it must be: every field
+// is_hop_by_hop() does not name, in order, then the forwarding fields.
+struct head_of_fields {
+    std::string written;
+    std::string expected;
+
+    explicit head_of_fields(const std::vector<header>& fields) {
+        upstream_request u;
+        u.method = "GET";
+        u.target = "/";
+        u.fields = fields;
+        u.peer = "10.0.0.1";
+        write_request_head(written, u);
+        expected = "GET / HTTP/1.1\r\n";
+        for (const header& h : fields) {
+            if (is_hop_by_hop(h.name, fields)) continue;
+            expected += std::string(h.name) + ": " + std::string(h.value) + "\r\n";
+        }
+        expected +=
+            "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n";
+    }
+};
+
+TEST(request_writer, more_connection_tokens_than_a_head_usually_lists_are_all_dropped) {
+    // 40 names over two Connection fields, in other case and with odd whitespace, plus the
+    // fixed hop-by-hop names and Host, which it cannot remove.
+    std::vector<std::string> names;
+    for (int i = 0; i < 40; ++i)
+        names.push_back("X-Hop-" + std::to_string(i));
+    std::string first = "keep-alive, Host, upgrade";
+    std::string second;
+    for (int i = 0; i < 40; ++i) {
+        std::string& list = i % 2 == 0 ? first : second;
+        if (!list.empty()) list += i % 3 == 0 ? " ,\t" : ",";
+        list += i % 5 == 0 ? "x-HOP-" + std::to_string(i) : names[static_cast<std::size_t>(i)];
+    }
+    const std::vector<std::string> kept = {"X-Kept-0", "X-Kept-10", "X-Kept-20", "X-Kept-30"};
+    // Views into `names`, `kept` and the lists, which outlive `fields`.
+    std::vector<header> fields = {{"Host", "h"}, {"Connection", first}};
+    for (int i = 0; i < 40; ++i) {
+        fields.push_back({names[static_cast<std::size_t>(i)], "v"});
+        if (i == 20) fields.push_back({"Connection", second});
+        if (i % 10 == 0) fields.push_back({kept[static_cast<std::size_t>(i / 10)], "k"});
+    }
+    const head_of_fields h{fields};
+    EXPECT_EQ(h.written, h.expected);
+    EXPECT_EQ(h.written.find("X-Hop-"), std::string::npos) << h.written;
+    EXPECT_NE(h.written.find("\r\nHost: h\r\n"), std::string::npos) << h.written;
+    for (int i = 0; i < 40; i += 10)
+        EXPECT_NE(h.written.find("X-Kept-" + std::to_string(i) + ": k"), std::string::npos);
+
+    // The response head drops the same fields.
+    relayed_response r;
+    r.fields = fields;
+    std::string out;
+    write_response_head(out, r);
+    EXPECT_EQ(out.find("X-Hop-"), std::string::npos) << out;
+    EXPECT_NE(out.find("X-Kept-30: k"), std::string::npos) << out;
+}
+
+TEST(request_writer, a_head_with_a_hundred_fields) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 97; ++i)
+        names.push_back("X-Field-" + std::to_string(i));
+    std::vector<header> fields = {{"Host", "h"}, {"Connection", "x-field-3, X-Field-96"}};
+    for (const std::string& n : names)
+        fields.push_back({n, "value"});
+    fields.push_back({"Keep-Alive", "timeout=5"});
+    ASSERT_EQ(fields.size(), 100u);
+    const head_of_fields h{fields};
+    EXPECT_EQ(h.written, h.expected);
+    EXPECT_EQ(h.written.find("X-Field-3:"), std::string::npos);
+    EXPECT_EQ(h.written.find("X-Field-96:"), std::string::npos);
+    EXPECT_NE(h.written.find("\r\nX-Field-95: value\r\n"), std::string::npos);
+    // Host, 95 end-to-end fields, the request line and three forwarding fields.
+    EXPECT_EQ(std::count(h.written.begin(), h.written.end(), '\n'), 1 + 96 + 3 + 1);
 }
 
 TEST(request_writer, spoofed_forwarding_fields_from_an_untrusted_peer_are_dropped) {

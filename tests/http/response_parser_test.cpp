@@ -424,6 +424,27 @@ TEST(response_parser, malformed_chunked_bodies_are_refused) {
     }
 }
 
+// A trailer section with a bad line ending and another fault before it: the reason named was the
+// other fault when the section arrived whole and the line ending when it arrived in pieces. The
+// line ending is now named first either way (found by tests/fuzz/response_parser_fuzz.cpp, input
+// in its corpus as trailer_bare_lf_in_name_split).
+TEST(response_parser, a_trailer_fault_reads_the_same_whatever_the_split) {
+    const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n";
+    const std::string lf = head + "0\r\nX-\nr@ u=\r\n\r\n";
+    expect_split_invariant(lf);
+    EXPECT_EQ(error_of(lf), "E:bare LF in trailer section;");
+    const std::string cr = head + "0\r\nX-\rY: 1\r\n\r\n";
+    expect_split_invariant(cr);
+    EXPECT_EQ(error_of(cr), "E:CR not followed by LF;");
+    // The limit counts after the line endings: a bad one within it is named, not the size.
+    response_parser_limits small;
+    small.max_header_bytes = 64;
+    const std::string long_lf = head + "0\r\nX: a\n" + std::string(100, 'b');
+    EXPECT_EQ(run(long_lf, "GET", false, small)
+                  .events.substr(run(long_lf, "GET", false, small).events.find("E:")),
+              "E:bare LF in trailer section;");
+}
+
 TEST(response_parser, header_section_limits) {
     response_parser_limits small;
     small.max_header_bytes = 256;
