@@ -8,6 +8,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <utility>
 
 #include "core/shard.hpp"
 #include "http/request_writer.hpp"
@@ -273,18 +274,31 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
     c->out.clear();
     http::write_response_head(c->out, relayed);
     c->consume(step.consumed);
-    if (!co_await out.write(c->out)) {
-        upstream_->release(c, false);
-        co_return;
-    }
     if (switched) {
         metrics_.upstream_tunnels.add();
-        // Bytes of the new protocol that came with the 101 go first.
-        if (!c->pending().empty() && !co_await out.write(c->pending())) {
+        // Bytes of the new protocol that came with the 101 go with it.
+        if (!co_await out.write(c->out, c->pending())) {
             upstream_->release(c, false);
             co_return;
         }
         co_await out.tunnel(c->socket, c->take_buffer());
+        upstream_->release(c, false);
+        co_return;
+    }
+    // The head goes out with the body's first piece when that came with it, as it does for most
+    // answers: one write, not two. Any other first step is the loop's below.
+    bool have_step = false;
+    step = c->parser.parse(c->pending());
+    bool ok = false;
+    if (step.event == http::response_event::body) {
+        if (relay_chunked) http::write_chunk_header(c->out, step.body.size());
+        ok = co_await out.write(c->out, step.body, relay_chunked ? http::chunk_end : "");
+        c->consume(step.consumed);
+    } else {
+        have_step = true;
+        ok = co_await out.write(c->out);
+    }
+    if (!ok) {
         upstream_->release(c, false);
         co_return;
     }
@@ -295,7 +309,7 @@ asio::awaitable<void> gateway_handler::proxy(const http::request& req,
         upstream_->release(c, false);
     };
     for (;;) {
-        step = c->parser.parse(c->pending());
+        if (!std::exchange(have_step, false)) step = c->parser.parse(c->pending());
         switch (step.event) {
             case http::response_event::need_more: {
                 c->consume(step.consumed);
