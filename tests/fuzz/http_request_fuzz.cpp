@@ -16,7 +16,10 @@
 // - an error is 400, 413 or 431 with a reason, and sticky;
 // - a ready request written out again plainly (no surrounding whitespace, one chunk, no
 //   extensions or trailers) is no longer than it was and parses to the same request;
-// - small limits only refuse more: what they accept, the default limits accept the same way.
+// - small limits only refuse more: what they accept, the default limits accept the same way;
+// - streamed (stream_bodies: the head, then the body piece by piece, as the proxy reads it), the
+//   stream gives the same result however it is split, each piece lies inside the bytes given and
+//   the pieces add up to the body; and every request both modes accept is the same request.
 
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +40,8 @@ namespace {
 using sluice::fuzz::rng;
 using sluice::fuzz::seed_of;
 
+using sluice::http::body_event;
+using sluice::http::body_step;
 using sluice::http::parse_result;
 using sluice::http::parse_status;
 using sluice::http::parser_limits;
@@ -178,6 +183,94 @@ class feeder {
     outcome out_;
 };
 
+// Plays the connection of a proxy: the head, then parse_body() on what follows it, piece by piece,
+// on a fresh exact-size block per call. A request is recorded once its body is done, with the
+// decoded body (a chunked one as its size, as the held mode reports it).
+class stream_feeder {
+  public:
+    explicit stream_feeder(parser_limits limits)
+        : limits_{with_streaming(limits)}, parser_{limits_} {}
+
+    void feed(std::string_view bytes) {
+        pending_.append(bytes);
+        while (out_.last != parse_status::error) {
+            const auto block = std::make_unique<char[]>(pending_.size());
+            if (!pending_.empty()) std::memcpy(block.get(), pending_.data(), pending_.size());
+            const std::string_view buf{block.get(), pending_.size()};
+            if (!in_body_) {
+                const parse_result r = parser_.parse(buf);
+                out_.last = r.status;
+                if (r.status == parse_status::need_more) return;
+                if (r.status == parse_status::error) {
+                    out_.http_status = r.http_status;
+                    return;
+                }
+                SLUICE_FUZZ_CHECK(r.consumed > 0 && r.consumed <= buf.size());
+                current_ = take(parser_.current(), r.consumed);
+                pending_.erase(0, r.consumed);
+                if (r.status == parse_status::ready) {
+                    out_.requests.push_back(current_);
+                    continue;
+                }
+                SLUICE_FUZZ_CHECK(parser_.current().body_pending);
+                in_body_ = true;
+                decoded_.clear();
+                continue;
+            }
+            const body_step step = parser_.parse_body(buf);
+            SLUICE_FUZZ_CHECK(step.consumed <= buf.size());
+            current_.consumed += step.consumed;
+            switch (step.event) {
+                case body_event::data:
+                    SLUICE_FUZZ_CHECK(!step.data.empty() && inside(step.data, buf));
+                    SLUICE_FUZZ_CHECK(step.data.data() + step.data.size() <=
+                                      buf.data() + step.consumed);
+                    decoded_.append(step.data);
+                    SLUICE_FUZZ_CHECK(decoded_.size() <= limits_.max_body_bytes);
+                    break;
+                case body_event::need_more:
+                    pending_.erase(0, step.consumed);
+                    out_.last = parse_status::need_more;
+                    return;
+                case body_event::error:
+                    SLUICE_FUZZ_CHECK(step.http_status == 400 || step.http_status == 413);
+                    SLUICE_FUZZ_CHECK(parser_.parse_body(buf).event == body_event::error);
+                    out_.last = parse_status::error;
+                    out_.http_status = step.http_status;
+                    return;
+                case body_event::done:
+                    if (current_.chunked) {
+                        current_.body_size = decoded_.size();
+                    } else {
+                        SLUICE_FUZZ_CHECK(decoded_.size() == current_.content_length.value_or(0));
+                        current_.body = decoded_;
+                        current_.body_size = decoded_.size();
+                    }
+                    out_.requests.push_back(current_);
+                    in_body_ = false;
+                    break;
+            }
+            pending_.erase(0, step.consumed);
+        }
+    }
+
+    const outcome& result() const { return out_; }
+
+  private:
+    static parser_limits with_streaming(parser_limits l) {
+        l.stream_bodies = true;
+        return l;
+    }
+
+    parser_limits limits_;
+    request_parser parser_;
+    std::string pending_;
+    outcome out_;
+    bool in_body_ = false;
+    snapshot current_;
+    std::string decoded_;
+};
+
 outcome parse_whole(std::string_view all, const parser_limits& limits) {
     feeder f{limits};
     f.feed(all);
@@ -244,6 +337,26 @@ outcome run(std::string_view all, const parser_limits& limits) {
             f.feed(all.substr(i, 1));
         SLUICE_FUZZ_CHECK(f.result() == whole);
     }
+
+    stream_feeder streamed{limits};
+    streamed.feed(all);
+    {
+        stream_feeder f{limits};
+        std::size_t n = 0;
+        while (n < all.size()) {
+            const std::uint64_t x = r.next();
+            const std::size_t step = (x & 3) == 0 ? 1 + (x >> 8) % 256 : 1 + (x >> 8) % 8;
+            const std::size_t next = std::min(all.size(), n + step);
+            f.feed(all.substr(n, next - n));
+            n = next;
+        }
+        SLUICE_FUZZ_CHECK(f.result() == streamed.result());
+    }
+    // Held whole, a message is also bounded by its framing (max_framing_bytes), which streaming
+    // does not hold; the requests both accept must be the same.
+    const auto& a = streamed.result().requests;
+    for (std::size_t i = 0; i < std::min(a.size(), whole.requests.size()); ++i)
+        SLUICE_FUZZ_CHECK(a[i] == whole.requests[i]);
     return whole;
 }
 
