@@ -17,6 +17,7 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/nginx_server.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/scripted_upstream.hpp"
 #include "tests/support/sluice_gateway.hpp"
@@ -177,6 +178,16 @@ TEST(Proxy, SixtySimultaneousExactlyFiveReachTheUpstream) {
         t.join();
     EXPECT_EQ(allowed.load(), 5);
     EXPECT_EQ(rejected.load(), 55);
+    EXPECT_EQ(up.request_count(), 5u);
+}
+
+TEST(Proxy, SeedCheckWithSluiceLoadInFrontOfARealUpstream) {
+    redis_server redis;
+    scripted_upstream up;
+    auto gw = start(redis, url_of(up), {"--threads", "2"});
+    process load(binary("sluice-load"), {"http://127.0.0.1:" + std::to_string(gw.port) + "/", "-c",
+                                         "6", "-n", "6", "--expect", "200:5,429:1"});
+    EXPECT_EQ(load.wait(30s), 0);
     EXPECT_EQ(up.request_count(), 5u);
 }
 
