@@ -28,7 +28,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // Loads a shard configured by `cfg` and checks the warm part of the load for allocations.
-void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config cfg) {
+// `body` follows each request's head: its framing fields and its bytes.
+void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config cfg,
+                                         const std::string& method = "GET",
+                                         const std::string& body = "\r\n") {
     cfg.redis.host = "127.0.0.1";
     cfg.redis.port = redis.port();
     cfg.key = *key_source::parse("header:X-Api-Key");
@@ -61,8 +64,8 @@ void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config
             auto round = [&](int r) {
                 for (int c = 0; c < per_thread; ++c) {
                     int key = (r * 31 + t * 7 + c) % 50;
-                    cs[c]->send("GET / HTTP/1.1\r\nHost: t\r\nX-Api-Key: k" + std::to_string(key) +
-                                "\r\n\r\n");
+                    cs[c]->send(method + " / HTTP/1.1\r\nHost: t\r\nX-Api-Key: k" +
+                                std::to_string(key) + "\r\n" + body);
                 }
                 for (auto& c : cs) {
                     auto resp = c->read_response();
@@ -118,6 +121,23 @@ TEST(ShardHotPath, WarmShardForwardsWithoutAllocating) {
     config cfg;
     cfg.upstream = upstream_url{"127.0.0.1", up.port(), "/api"};
     expect_warm_shard_does_not_allocate(redis, cfg);
+    EXPECT_GT(up.request_count(), 0u);
+}
+
+// Request bodies streamed to the upstream as they arrive: read piece by piece, re-framed.
+TEST(ShardHotPath, WarmShardStreamsRequestBodiesWithoutAllocating) {
+    test::redis_server redis;
+    test::scripted_upstream up;
+    config cfg;
+    cfg.upstream = upstream_url{"127.0.0.1", up.port(), ""};
+    cfg.key_prefix = "length:";
+    expect_warm_shard_does_not_allocate(redis, cfg, "POST",
+                                        "Content-Length: 11\r\n\r\nhello world");
+    // Each run counts under its own prefix: both must see 200s and 429s.
+    cfg.key_prefix = "chunked:";
+    expect_warm_shard_does_not_allocate(
+        redis, cfg, "PUT",
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
     EXPECT_GT(up.request_count(), 0u);
 }
 
