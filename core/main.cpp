@@ -7,6 +7,7 @@
 
 #include "core/config.hpp"
 #include "core/gateway.hpp"
+#include "core/rules_file.hpp"
 
 namespace {
 
@@ -39,9 +40,8 @@ int main(int argc, char** argv) {
         std::cout << help_text();
         return 0;
     }
-    if (std::holds_alternative<check_config_requested>(parsed)) {
-        std::cerr << "sluice: --check-config: reading rules files comes with the loader\n";
-        return 2;
+    if (const auto* check = std::get_if<check_config_requested>(&parsed)) {
+        return check_rules_file(check->file, std::cout, std::cerr);
     }
     if (const char* message = unsupported(std::get<config>(parsed))) {
         std::cerr << message << '\n';
