@@ -6,7 +6,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         g++ cmake make pkg-config ccache \
         libasio-dev node-llhttp \
-        libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev \
+        libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev libyaml-cpp-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

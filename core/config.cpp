@@ -14,27 +14,6 @@ namespace {
 
 constexpr std::string_view default_redis_url = "redis://127.0.0.1:6379";
 
-// A value echoed in a message stays on one line whatever it holds.
-std::string quote(std::string_view value) {
-    std::string out = "\"";
-    for (const char c : value) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (u < 0x20 || u == 0x7f) {
-            constexpr std::string_view hex = "0123456789abcdef";
-            out.append("\\x");
-            out.push_back(hex[u >> 4]);
-            out.push_back(hex[u & 0xf]);
-        } else {
-            out.push_back(c);
-        }
-    }
-    out.push_back('"');
-    return out;
-}
-
 [[noreturn]] void fail(std::string_view flag, std::string_view expected, std::string_view got) {
     std::string message = "sluice: ";
     message.append(flag).append(": expected ").append(expected).append(", got ");
@@ -181,7 +160,19 @@ std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     return *n * unit;
 }
 
-void apply(std::string_view flag, std::string_view value, config& cfg, bool& redis_given) {
+// What parse_args remembers beyond the config itself.
+struct seen_flags {
+    bool redis = false;
+    // The first of --limit, --window, --algorithm, --key, --burst given: what --config replaces.
+    std::string_view rule_flag;
+    std::optional<std::string> check_config;
+};
+
+void apply(std::string_view flag, std::string_view value, config& cfg, seen_flags& seen) {
+    if (seen.rule_flag.empty() && (flag == "--limit" || flag == "--window" ||
+                                   flag == "--algorithm" || flag == "--key" || flag == "--burst")) {
+        seen.rule_flag = flag;
+    }
     if (flag == "--listen" || flag == "--admin") {
         const auto parsed = parse_endpoint(value);
         if (!parsed)
@@ -190,30 +181,30 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
     } else if (flag == "--redis") {
         cfg.redis = parse_redis(flag, value);
         cfg.redis_url_text.assign(value);
-        redis_given = true;
+        seen.redis = true;
     } else if (flag == "--threads") {
         const auto n = value.size() <= 10 ? parse_unsigned<unsigned>(value) : std::nullopt;
         if (!n || *n < 1 || *n > max_threads) {
             fail(flag, "an integer from 1 to " + std::to_string(max_threads), value);
         }
         cfg.threads = *n;
-    } else if (flag == "--limit") {
+    } else if (flag == "--limit" || flag == "--burst") {
         const auto n = parse_unsigned<std::uint64_t>(value);
         if (!n || *n < 1) fail(flag, "a positive integer", value);
         if (*n > static_cast<std::uint64_t>(max_limit)) {
             fail(flag, "a positive integer up to " + std::to_string(max_limit), value);
         }
-        cfg.limit = static_cast<int>(*n);
+        if (flag == "--limit") {
+            cfg.limit = static_cast<int>(*n);
+        } else {
+            cfg.burst = static_cast<int>(*n);
+        }
     } else if (flag == "--window") {
         cfg.window = parse_positive_duration(flag, value);
     } else if (flag == "--algorithm") {
-        if (value == to_string(algorithm::sliding_log)) {
-            cfg.algorithm = algorithm::sliding_log;
-        } else if (value == to_string(algorithm::none)) {
-            cfg.algorithm = algorithm::none;
-        } else {
-            fail(flag, "one of: sliding-log, none", value);
-        }
+        const auto parsed = parse_algorithm(value);
+        if (!parsed) fail(flag, "one of: " + std::string(algorithm_names), value);
+        cfg.algorithm = *parsed;
     } else if (flag == "--key") {
         auto parsed = key_source::parse(value);
         if (!parsed) fail(flag, "ip or header:NAME (NAME an HTTP header name)", value);
@@ -268,6 +259,13 @@ void apply(std::string_view flag, std::string_view value, config& cfg, bool& red
         cfg.max_body = parse_size(flag, value);
     } else if (flag == "--idle-timeout") {
         cfg.idle_timeout = parse_positive_duration(flag, value);
+    } else if (flag == "--config" || flag == "--check-config") {
+        if (value.empty()) fail(flag, "the path of a rules file", value);
+        if (flag == "--config") {
+            cfg.rules_file.assign(value);
+        } else {
+            seen.check_config.emplace(value);
+        }
     }
 }
 
@@ -294,6 +292,9 @@ constexpr std::string_view flags_with_value[] = {
     "--upstream-idle-timeout",
     "--max-body",
     "--idle-timeout",
+    "--config",
+    "--burst",
+    "--check-config",
 };
 
 constexpr std::string_view flags_without_value[] = {"--forward-auth"};
@@ -308,6 +309,26 @@ unsigned default_threads() noexcept {
 
 }  // namespace
 
+std::string quote(std::string_view value) {
+    std::string out = "\"";
+    for (const char c : value) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u == 0x7f) {
+            constexpr std::string_view hex = "0123456789abcdef";
+            out.append("\\x");
+            out.push_back(hex[u >> 4]);
+            out.push_back(hex[u & 0xf]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    out.push_back('"');
+    return out;
+}
+
 std::string endpoint::to_string() const {
     const bool v6 = host.find(':') != std::string::npos;
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -317,10 +338,25 @@ std::string_view to_string(algorithm a) noexcept {
     switch (a) {
         case algorithm::sliding_log:
             return "sliding-log";
+        case algorithm::fixed_window:
+            return "fixed-window";
+        case algorithm::sliding_window:
+            return "sliding-window";
+        case algorithm::token_bucket:
+            return "token-bucket";
         case algorithm::none:
             return "none";
     }
     return "unknown";
+}
+
+std::optional<algorithm> parse_algorithm(std::string_view name) noexcept {
+    for (const algorithm a :
+         {algorithm::sliding_log, algorithm::fixed_window, algorithm::sliding_window,
+          algorithm::token_bucket, algorithm::none}) {
+        if (name == to_string(a)) return a;
+    }
+    return std::nullopt;
 }
 
 std::string_view to_string(redis_failure f) noexcept {
@@ -330,7 +366,7 @@ std::string_view to_string(redis_failure f) noexcept {
 parse_result parse_args(int argc, const char* const* argv, const char* redis_url_env) {
     config cfg;
     cfg.threads = default_threads();
-    bool redis_given = false;
+    seen_flags seen;
     bool help = false;
     std::optional<std::string> first_error;
 
@@ -367,7 +403,7 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
             } else {
                 throw usage_error("sluice: " + std::string(flag) + ": missing value");
             }
-            apply(flag, value, cfg, redis_given);
+            apply(flag, value, cfg, seen);
         } catch (const usage_error& e) {
             // Keep going: a --help later on the line still wins.
             if (!first_error) first_error = e.what();
@@ -377,7 +413,24 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
     if (help) return help_requested{};
     if (first_error) throw usage_error(*first_error);
 
-    if (!redis_given) {
+    // Checked once the whole line is read, so that the order of the flags does not matter.
+    if (!cfg.rules_file.empty() && !seen.rule_flag.empty()) {
+        throw usage_error(
+            "sluice: --config: the rules file replaces --limit, --window, --algorithm, --key and "
+            "--burst; set " +
+            std::string(seen.rule_flag.substr(2)) + " in the file instead of " +
+            std::string(seen.rule_flag));
+    }
+    // A burst the algorithm would ignore is a mistake the user should hear about.
+    if (cfg.burst && cfg.algorithm != algorithm::token_bucket) {
+        throw usage_error(
+            "sluice: --burst: only --algorithm token-bucket has a burst (the "
+            "algorithm is " +
+            std::string(to_string(cfg.algorithm)) + ")");
+    }
+    if (seen.check_config) return check_config_requested{std::move(*seen.check_config)};
+
+    if (!seen.redis) {
         const std::string_view env = redis_url_env != nullptr ? redis_url_env : "";
         const std::string_view text = env.empty() ? default_redis_url : env;
         cfg.redis = parse_redis("$REDIS_URL", text);
@@ -405,8 +458,10 @@ std::string help_text() {
         ")\n"
         "  --limit N                  requests allowed per window and client (default 5)\n"
         "  --window DURATION          window length (default 10s)\n"
-        "  --algorithm NAME           limiter algorithm: sliding-log, or none (no limiter\n"
+        "  --algorithm NAME           limiter algorithm: sliding-log, fixed-window,\n"
+        "                             sliding-window, token-bucket, or none (no limiter\n"
         "                             call: a baseline) (default sliding-log)\n"
+        "  --burst N                  token-bucket capacity (default: --limit)\n"
         "  --key SOURCE               client identity: ip, or header:NAME (requests without\n"
         "                             that header are keyed by ip) (default ip)\n"
         "  --trust-proxy CIDR[,CIDR]  read X-Forwarded-For only from peers in these ranges;\n"
@@ -446,6 +501,12 @@ std::string help_text() {
         "                             a response that makes no progress, or a WebSocket\n"
         "                             tunnel without traffic this long is closed\n"
         "                             (default 60s)\n"
+        "  --config FILE              YAML rules file; replaces --limit, --window,\n"
+        "                             --algorithm, --key and --burst (default none: those\n"
+        "                             flags make one rule named default)\n"
+        "  --check-config FILE        validate a rules file, print one line per rule and\n"
+        "                             exit 0, or print the first error as\n"
+        "                             FILE:LINE:COL: message and exit 2\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
         "DURATION is an integer with us, ms, s, m or h; a bare integer means seconds.\n"

@@ -33,9 +33,22 @@ struct endpoint {
     friend bool operator==(const endpoint&, const endpoint&) = default;
 };
 
-// none: no limiter call at all, every request served (a baseline: what the limiter costs).
-enum class algorithm : std::uint8_t { sliding_log, none };
+// The contract's algorithms. none: no limiter call at all, every request served (a baseline: what
+// the limiter costs). The gateway serves only sliding_log and none so far; the others are known to
+// the rules file and the flags, so that a file can be checked before the gateway runs it.
+enum class algorithm : std::uint8_t {
+    sliding_log,
+    fixed_window,
+    sliding_window,
+    token_bucket,
+    none
+};
 std::string_view to_string(algorithm a) noexcept;  // the --algorithm name, "sliding-log"
+// The --algorithm and rules-file name; nullopt for anything else (names are case-sensitive).
+std::optional<algorithm> parse_algorithm(std::string_view name) noexcept;
+// "one of: sliding-log, fixed-window, sliding-window, token-bucket, none", for usage messages.
+inline constexpr std::string_view algorithm_names =
+    "sliding-log, fixed-window, sliding-window, token-bucket, none";
 
 // What a request gets when Redis cannot decide in time.
 enum class redis_failure : std::uint8_t { allow, deny };
@@ -61,7 +74,12 @@ struct config {
     int limit = 5;
     std::chrono::milliseconds window{10'000};
     core::algorithm algorithm = core::algorithm::sliding_log;
+    // --burst: the token-bucket capacity; absent means `limit`. Refused with other algorithms.
+    std::optional<int> burst;
     key_source key;
+    // --config: the rules file, which replaces limit, window, algorithm, burst and key (giving
+    // both is a usage error). Empty: the flags make one rule named "default".
+    std::string rules_file;
     trusted_proxies trusted;  // empty: X-Forwarded-For is never read
     std::chrono::milliseconds redis_timeout{100};
     core::redis_failure redis_failure = core::redis_failure::allow;
@@ -94,8 +112,15 @@ struct config {
 
 struct help_requested {};
 
-// --help wins over everything else on the line, even over a bad flag before it.
-using parse_result = std::variant<config, help_requested>;
+// --check-config FILE: validate a rules file, print its rules and exit, starting nothing. The
+// other flags on the line are still parsed, and a bad one is still a usage error.
+struct check_config_requested {
+    std::string file;
+};
+
+// --help wins over everything else on the line, even over a bad flag before it; --check-config
+// wins over starting the gateway.
+using parse_result = std::variant<config, help_requested, check_config_requested>;
 
 // Parses `sluice`'s command line. Flags take "--flag value" or "--flag=value"; a repeated flag
 // overrides the earlier one, except --trust-proxy, whose ranges add up. `redis_url_env` is
@@ -104,6 +129,10 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
 
 // The --help text: every flag with its default.
 std::string help_text();
+
+// A value echoed in a message: quoted, with '"', '\\' and control characters escaped, so that the
+// message stays on one line whatever the value holds.
+std::string quote(std::string_view value);
 
 // Limits beyond which a value is refused rather than obeyed.
 inline constexpr unsigned max_threads = 1024;

@@ -70,4 +70,13 @@ std::string_view describe(duration_errc e) noexcept {
     return "a duration";
 }
 
+std::string format_duration(std::chrono::milliseconds d) {
+    const std::int64_t ms = d.count();
+    if (ms == 0) return "0s";
+    if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+    if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+    if (ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
 }  // namespace sluice::core

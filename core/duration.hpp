@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sluice::core {
@@ -32,5 +33,9 @@ duration_result parse_duration(std::string_view text, zero_duration zero = zero_
 // What was wrong, to follow "expected ..., got "x"" in a usage message, e.g. "a positive
 // duration (an integer with us, ms, s, m or h, e.g. 10s)".
 std::string_view describe(duration_errc e) noexcept;
+
+// The shortest DURATION text parse_duration reads back as `d`: the largest unit that divides it,
+// "1m", "90s", "1500ms", "0s".
+std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace sluice::core

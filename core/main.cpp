@@ -7,6 +7,25 @@
 
 #include "core/config.hpp"
 #include "core/gateway.hpp"
+#include "core/rules_file.hpp"
+
+namespace {
+
+// What the gateway cannot serve yet: a rules file, and the algorithms the rules file introduced
+// beyond sliding-log and none. Refused at start rather than run as something else.
+const char* unsupported(const sluice::core::config& cfg) {
+    using sluice::core::algorithm;
+    if (!cfg.rules_file.empty()) {
+        return "sluice: --config: the gateway does not serve a rules file yet; check one with "
+               "sluice --check-config FILE";
+    }
+    if (cfg.algorithm != algorithm::sliding_log && cfg.algorithm != algorithm::none) {
+        return "sluice: --algorithm: the gateway serves only sliding-log and none so far";
+    }
+    return nullptr;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace sluice::core;
@@ -20,6 +39,13 @@ int main(int argc, char** argv) {
     if (std::holds_alternative<help_requested>(parsed)) {
         std::cout << help_text();
         return 0;
+    }
+    if (const auto* check = std::get_if<check_config_requested>(&parsed)) {
+        return check_rules_file(check->file, std::cout, std::cerr);
+    }
+    if (const char* message = unsupported(std::get<config>(parsed))) {
+        std::cerr << message << '\n';
+        return 2;
     }
     try {
         gateway gw{std::get<config>(std::move(parsed))};

@@ -10,6 +10,8 @@ SLUICE_PACKAGES=(
     g++ cmake make pkg-config ccache git
     libasio-dev node-llhttp
     libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+    # core/rules_file.cpp reads the YAML rules file (linked statically: see core/CMakeLists.txt).
+    libyaml-cpp-dev
     redis-server redis-tools
     # tests/e2e/forward_auth_itest.cpp puts a real nginx auth_request in front of sluice.
     nginx

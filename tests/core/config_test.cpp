@@ -321,6 +321,9 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                              "--upstream-idle-timeout DURATION",
                              "--max-body SIZE",
                              "--idle-timeout DURATION",
+                             "--burst N",
+                             "--config FILE",
+                             "--check-config FILE",
                              "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }
@@ -443,8 +446,12 @@ TEST(Config, ThreadErrors) {
 }
 
 TEST(Config, OtherValueErrors) {
-    EXPECT_EQ(error_of({"--algorithm", "token-bucket"}),
-              "sluice: --algorithm: expected one of: sliding-log, none, got \"token-bucket\"");
+    EXPECT_EQ(error_of({"--algorithm", "leaky-bucket"}),
+              "sluice: --algorithm: expected one of: sliding-log, fixed-window, sliding-window, "
+              "token-bucket, none, got \"leaky-bucket\"");
+    EXPECT_EQ(error_of({"--algorithm", "Sliding-Log"}),
+              "sluice: --algorithm: expected one of: sliding-log, fixed-window, sliding-window, "
+              "token-bucket, none, got \"Sliding-Log\"");
     EXPECT_EQ(parse({"--algorithm", "none"}).algorithm, algorithm::none);
     EXPECT_EQ(to_string(algorithm::none), "none");
     EXPECT_EQ(error_of({"--key", "header:a b"}),
@@ -506,6 +513,70 @@ TEST(Config, ErrorsAreOneLine) {
               "sluice: --limit: expected a positive integer, got \"1\\x0a2\"");
     EXPECT_EQ(error_of({"--limit", "\"q\""}),
               "sluice: --limit: expected a positive integer, got \"\\\"q\\\"\"");
+}
+
+TEST(Config, EveryAlgorithm) {
+    for (const auto a : {algorithm::sliding_log, algorithm::fixed_window, algorithm::sliding_window,
+                         algorithm::token_bucket, algorithm::none}) {
+        EXPECT_EQ(parse({"--algorithm", std::string(to_string(a))}).algorithm, a);
+        EXPECT_EQ(parse_algorithm(to_string(a)), a);
+    }
+    EXPECT_EQ(to_string(algorithm::fixed_window), "fixed-window");
+    EXPECT_EQ(to_string(algorithm::sliding_window), "sliding-window");
+    EXPECT_EQ(to_string(algorithm::token_bucket), "token-bucket");
+    EXPECT_EQ(parse_algorithm("token_bucket"), std::nullopt);
+    EXPECT_EQ(parse_algorithm(""), std::nullopt);
+}
+
+TEST(Config, Burst) {
+    EXPECT_EQ(parse({}).burst, std::nullopt);
+    EXPECT_EQ(parse({"--algorithm", "token-bucket", "--burst", "20"}).burst, 20);
+    // Order does not matter: the check waits for the whole line.
+    EXPECT_EQ(parse({"--burst=1000000000", "--algorithm=token-bucket"}).burst, 1'000'000'000);
+    EXPECT_EQ(error_of({"--burst", "20"}),
+              "sluice: --burst: only --algorithm token-bucket has a burst (the algorithm is "
+              "sliding-log)");
+    EXPECT_EQ(error_of({"--algorithm", "fixed-window", "--burst", "20"}),
+              "sluice: --burst: only --algorithm token-bucket has a burst (the algorithm is "
+              "fixed-window)");
+    EXPECT_EQ(error_of({"--algorithm", "token-bucket", "--burst", "0"}),
+              "sluice: --burst: expected a positive integer, got \"0\"");
+    EXPECT_EQ(error_of({"--algorithm", "token-bucket", "--burst", "1000000001"}),
+              "sluice: --burst: expected a positive integer up to 1000000000, got \"1000000001\"");
+}
+
+TEST(Config, ConfigFileReplacesTheRuleFlags) {
+    EXPECT_EQ(parse({}).rules_file, "");
+    EXPECT_EQ(parse({"--config", "/etc/sluice.yaml"}).rules_file, "/etc/sluice.yaml");
+    EXPECT_EQ(parse({"--config=rules.yaml", "--threads", "2"}).rules_file, "rules.yaml");
+    for (const char* flag : {"--limit", "--window", "--algorithm", "--key", "--burst"}) {
+        const std::string value = std::string(flag) == "--window"      ? "1s"
+                                  : std::string(flag) == "--algorithm" ? "none"
+                                  : std::string(flag) == "--key"       ? "ip"
+                                                                       : "3";
+        const std::string name = std::string(flag).substr(2);
+        const std::string expected =
+            "sluice: --config: the rules file replaces --limit, --window, --algorithm, --key and "
+            "--burst; set " +
+            name + " in the file instead of " + flag;
+        EXPECT_EQ(error_of({"--config", "r.yaml", flag, value}), expected) << flag;
+        EXPECT_EQ(error_of({flag, value, "--config", "r.yaml"}), expected) << flag;
+    }
+    EXPECT_EQ(error_of({"--config", ""}),
+              "sluice: --config: expected the path of a rules file, got \"\"");
+    EXPECT_EQ(error_of({"--config"}), "sluice: --config: missing value");
+}
+
+TEST(Config, CheckConfig) {
+    const auto check = run({"--check-config", "rules.yaml"});
+    ASSERT_TRUE(std::holds_alternative<check_config_requested>(check));
+    EXPECT_EQ(std::get<check_config_requested>(check).file, "rules.yaml");
+    EXPECT_EQ(std::get<check_config_requested>(run({"--check-config=a.yaml"})).file, "a.yaml");
+    // Other flags are still checked; --help still wins.
+    EXPECT_EQ(error_of({"--check-config", "a.yaml", "--limit", "x"}),
+              "sluice: --limit: expected a positive integer, got \"x\"");
+    EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--check-config", "a", "--help"})));
+    EXPECT_EQ(error_of({"--check-config"}), "sluice: --check-config: missing value");
 }
 
 TEST(Config, AlgorithmNames) {

@@ -89,5 +89,20 @@ TEST(Duration, DescribeNamesTheForm) {
     EXPECT_NE(describe(duration_errc::overflow).find("at most"), std::string_view::npos);
 }
 
+TEST(Duration, FormatUsesTheLargestExactUnitAndReadsBack) {
+    EXPECT_EQ(format_duration(milliseconds(0)), "0s");
+    EXPECT_EQ(format_duration(milliseconds(250)), "250ms");
+    EXPECT_EQ(format_duration(milliseconds(1'500)), "1500ms");
+    EXPECT_EQ(format_duration(milliseconds(10'000)), "10s");
+    EXPECT_EQ(format_duration(milliseconds(90'000)), "90s");
+    EXPECT_EQ(format_duration(milliseconds(60'000)), "1m");
+    EXPECT_EQ(format_duration(milliseconds(5'400'000)), "90m");
+    EXPECT_EQ(format_duration(milliseconds(7'200'000)), "2h");
+    for (const long ms : {1L, 999L, 1'000L, 61'000L, 3'600'000L, 86'400'000L}) {
+        const auto parsed = parse_duration(format_duration(milliseconds(ms)));
+        EXPECT_EQ(parsed.value, milliseconds(ms)) << ms;
+    }
+}
+
 }  // namespace
 }  // namespace sluice::core

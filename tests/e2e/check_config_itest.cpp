@@ -1,0 +1,121 @@
+// `sluice --check-config FILE` end to end: the real binary, its output and its exit status, and the
+// flags that go with a rules file.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A rules file in /tmp, removed at the end of the test.
+class rules_file {
+  public:
+    explicit rules_file(const std::string& text) {
+        char name[] = "/tmp/sluice-check-XXXXXX";
+        const int fd = ::mkstemp(name);
+        path_ = name;
+        std::ofstream(path_) << text;
+        ::close(fd);
+    }
+    ~rules_file() { std::remove(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+// Every line the program writes to stdout until it exits.
+std::vector<std::string> stdout_lines(process& p) {
+    std::vector<std::string> lines;
+    for (;;) {
+        bool ok = false;
+        std::string line = p.read_line(5s, &ok);
+        if (!ok) break;
+        lines.push_back(std::move(line));
+    }
+    return lines;
+}
+
+TEST(CheckConfig, AValidFilePrintsOneLinePerRuleAndExitsZero) {
+    const rules_file file(R"(rules:
+  - name: login
+    match: {methods: [POST], path: /login}
+    key: ip
+    algorithm: sliding-log
+    limit: 5
+    window: 1m
+  - name: api
+    match: {host: api.example.com, path_prefix: /v1/}
+    key: header:X-Api-Key
+    algorithm: token-bucket
+    limit: 100
+    window: 1m
+    burst: 20
+    cost: 2
+    shadow: true
+)");
+    process p(binary("sluice"), {"--check-config", file.path()}, true, true);
+    EXPECT_EQ(stdout_lines(p), (std::vector<std::string>{
+                                   "login: match POST /login; key ip; sliding-log 5/1m",
+                                   "api: match host=api.example.com prefix=/v1/; key "
+                                   "header:x-api-key; token-bucket 100/1m; burst 20; cost 2; "
+                                   "shadow",
+                               }));
+    EXPECT_EQ(p.wait(5s), 0);
+    EXPECT_TRUE(p.stderr_lines(100ms).empty());
+}
+
+TEST(CheckConfig, ABrokenFilePrintsTheErrorAndExitsTwo) {
+    const rules_file file("rules:\n  - name: login\n    limit: abc\n    window: 1m\n");
+    process p(binary("sluice"), {"--check-config=" + file.path()}, true, true);
+    EXPECT_EQ(stdout_lines(p), std::vector<std::string>{});
+    EXPECT_EQ(p.wait(5s), 2);
+    EXPECT_EQ(p.stderr_lines(100ms),
+              std::vector<std::string>{
+                  file.path() +
+                  ":3:12: limit: expected a positive integer up to 1000000000, got \"abc\""});
+}
+
+TEST(CheckConfig, AMissingFileExitsTwo) {
+    process p(binary("sluice"), {"--check-config", "/nonexistent/sluice.yaml"}, true, true);
+    EXPECT_EQ(p.wait(5s), 2);
+    EXPECT_EQ(p.stderr_lines(100ms),
+              std::vector<std::string>{
+                  "/nonexistent/sluice.yaml: cannot read: No such file or directory"});
+}
+
+TEST(CheckConfig, ConfigWithTheRuleFlagsIsAUsageError) {
+    const rules_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
+    process p(binary("sluice"), {"--config", file.path(), "--limit", "3"}, true, true);
+    EXPECT_EQ(p.wait(5s), 2);
+    EXPECT_EQ(p.stderr_lines(100ms),
+              std::vector<std::string>{
+                  "sluice: --config: the rules file replaces --limit, --window, --algorithm, "
+                  "--key and --burst; set limit in the file instead of --limit"});
+}
+
+// Until the gateway serves rules files and the new algorithms, starting with them is refused
+// rather than run as something else.
+TEST(CheckConfig, TheGatewayRefusesWhatItCannotServeYet) {
+    const rules_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
+    process with_file(binary("sluice"), {"--config", file.path()}, true, true);
+    EXPECT_EQ(with_file.wait(5s), 2);
+    process bucket(binary("sluice"), {"--algorithm", "token-bucket"}, true, true);
+    EXPECT_EQ(bucket.wait(5s), 2);
+    EXPECT_EQ(bucket.stderr_lines(100ms),
+              std::vector<std::string>{
+                  "sluice: --algorithm: the gateway serves only sliding-log and none so far"});
+}
+
+}  // namespace
+}  // namespace sluice::test
