@@ -262,11 +262,10 @@ class loader {
         const std::string in_rule = " in rule " + quote(r.name);
         if (!has_limit) fail(node.Mark(), "missing key \"limit\"" + in_rule);
         if (!has_window) fail(node.Mark(), "missing key \"window\"" + in_rule);
-        if (burst && r.algorithm != algorithm::token_bucket) {
-            fail(burst->at, "burst: only token-bucket has a burst (the algorithm of rule " +
-                                quote(r.name) + " is " + std::string(to_string(r.algorithm)) + ")");
-        }
-        if (!burst) r.burst = r.limit;
+        // Only token-bucket has a capacity apart from its limit. The other algorithms read no
+        // burst, so one written there (as in a file that lists every key) is checked as a
+        // number and then has no effect.
+        if (!burst || r.algorithm != algorithm::token_bucket) r.burst = r.limit;
         if (cost && r.cost > r.burst) {
             const bool bucket = r.algorithm == algorithm::token_bucket;
             fail(cost->value.Mark(), "cost: " + std::to_string(r.cost) + " is more than the " +

@@ -130,14 +130,6 @@ const broken broken_files[] = {
      "    window: 1s\n",
      "sluice.yaml:3:16: algorithm: expected one of: sliding-log, fixed-window, sliding-window, "
      "token-bucket, none, got \"leaky-bucket\""},
-    {"burst on sliding-log", "rules:\n  - name: a\n    limit: 5\n    window: 1s\n    burst: 10\n",
-     "sluice.yaml:5:5: burst: only token-bucket has a burst (the algorithm of rule \"a\" is "
-     "sliding-log)"},
-    {"burst before the algorithm",
-     "rules:\n  - name: a\n    burst: 10\n    algorithm: fixed-window\n    limit: 5\n"
-     "    window: 1s\n",
-     "sluice.yaml:3:5: burst: only token-bucket has a burst (the algorithm of rule \"a\" is "
-     "fixed-window)"},
     {"burst zero",
      "rules:\n  - name: a\n    algorithm: token-bucket\n    limit: 5\n    window: 1s\n"
      "    burst: 0\n",
@@ -344,6 +336,29 @@ TEST(RulesFile, CostMayEqualTheCapacity) {
     EXPECT_EQ(error_of("rules:\n  - {name: a, algorithm: token-bucket, limit: 1, window: 1s, "
                        "burst: 10, cost: 10}\n"),
               "(no error)");
+}
+
+// The contract's example lists every key on one rule, burst included: only token-bucket reads it.
+TEST(RulesFile, ABurstOnAnotherAlgorithmHasNoEffect) {
+    const rule_set rs = parse_rules(
+        "rules:\n"
+        "  - name: login\n"
+        "    match: {methods: [POST], path: /login}\n"
+        "    key: ip\n"
+        "    algorithm: sliding-log\n"
+        "    limit: 5\n"
+        "    window: 1m\n"
+        "    burst: 10\n"
+        "    cost: 1\n"
+        "    shadow: false\n",
+        "sluice.yaml");
+    ASSERT_EQ(rs.rules().size(), 1u);
+    EXPECT_EQ(rs.rules()[0].burst, 5u);
+    // Still checked as a number.
+    EXPECT_NE(error_of("rules:\n  - {name: a, algorithm: fixed-window, limit: 5, window: 1s, "
+                       "burst: x}\n")
+                  .find("burst: expected a positive integer"),
+              std::string::npos);
 }
 
 // A temporary file, removed at the end of the test.
