@@ -251,18 +251,21 @@ class connection final : public response_stream, public request_body {
         asio::error_code ec;
         peer_ = socket_.remote_endpoint(ec);
         // Accepted while stopping (it waited in the listen backlog): a request it has already
-        // sent is in flight and gets its answer; a connection that sent nothing yet is closed.
-        if (!ec && control_.stopping()) {
-            if (socket_.available(ec) == 0 && !ec) ec = asio::error::shut_down;
-            owed_read_ = true;
-        }
+        // sent is in flight and gets its answer. Its bytes may not be queued on this socket yet
+        // (the client's send() can return before loopback delivers them, when the machine is
+        // busy), so it gets a short wait for them rather than none; one that sends nothing in
+        // that time is closed.
+        const bool owed = !ec && control_.stopping();
+        owed_read_ = owed;
         if (!ec) {
             // Responses are batched by hand; Nagle would only delay the batch.
             socket_.set_option(asio::ip::tcp::no_delay(true), ec);
             // A new connection owes its first header section within header_timeout, counted
             // from the connect: a client that connects and stays silent holds a descriptor like
             // one that trickles bytes.
-            header_deadline_ = clock::now() + limits_.header_timeout;
+            header_deadline_ = clock::now() + (owed ? std::min<clock::duration>(
+                                                          limits_.header_timeout, owed_request_wait)
+                                                    : limits_.header_timeout);
             header_deadline_set_ = true;
             deadline_ = header_deadline_;
             co_await (session() || watchdog());
@@ -364,6 +367,10 @@ class connection final : public response_stream, public request_body {
 
   private:
     static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+    // How long a connection adopted from the listen backlog at shutdown may take to show the
+    // request it sent: long enough for a busy machine to deliver it, short enough not to hold
+    // the shutdown for a client that sent nothing.
+    static constexpr std::chrono::milliseconds owed_request_wait{200};
 
     std::string_view pending() const noexcept { return {in_.data() + begin_, end_ - begin_}; }
 
