@@ -127,11 +127,17 @@ function sliding_log.quota(key, now, limit, window_ms, burst)
     return {math.max(0, limit - count), ceil_ms(oldest + window_ms * 1000 - now)}
 end
 
--- Gives back what commit recorded (its token: the members). Returns the units removed.
+-- Gives back what commit recorded (its token: the members). Returns the units removed. The log
+-- then expires when its newest remaining entry leaves the window, as if they had never been added.
 function sliding_log.undo(key, now, limit, window_ms, burst, cost, token)
     local removed = 0
     for member in string.gmatch(token, '%S+') do
         removed = removed + redis.call('ZREM', key, member)
+    end
+    local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    if removed > 0 and #newest == 2 then
+        local ends = math.ceil((tonumber(newest[2]) + window_ms * 1000) / 1000)
+        redis.call('PEXPIREAT', key, int(ends))
     end
     return removed
 end
