@@ -69,7 +69,7 @@ function sliding_log.check(key, now, limit, window_ms, burst, cost)
     if count > 0 then
         oldest = oldest_in_window(key, from)
     end
-    local plan = {now = now, window_ms = window_ms, cost = cost}
+    local plan = {now = now, window_ms = window_ms, cost = cost, count = count}
     if count + cost <= limit then
         plan.allowed = true
         plan.remaining = limit - count - cost
@@ -96,8 +96,9 @@ end
 -- Records an allowed plan; returns what undo needs to take it back: the members, space-separated.
 function sliding_log.commit(key, plan)
     local now = plan.now
+    -- What is left after the trim is what check counted: every entry after now - window.
     redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - plan.window_ms * 1000))
-    local count = redis.call('ZCARD', key)
+    local count = plan.count
     -- Members must be unique, or two units in the same microsecond would be one entry and the
     -- second would go uncounted (the textbook "timestamp as member" bug). Within one microsecond
     -- `count` grows with every unit, so time plus count is unique; NX and the suffix loop guard
