@@ -81,14 +81,18 @@ reply redis_sync::read_reply() {
         }
     };
     for (;;) {
-        if (!buf_.empty()) {
-            auto res = parser_.parse(buf_, on_node);
+        if (start_ < buf_.size()) {
+            auto res = parser_.parse(std::string_view{buf_}.substr(start_), on_node);
             if (res.st == resp::parser::status::done) {
-                buf_.erase(0, res.consumed);
+                start_ += res.consumed;
                 return root;
             }
             if (res.st == resp::parser::status::error) throw std::runtime_error("bad reply");
         }
+        // Replies already handed out are dropped only now, not one by one: a pipeline's replies
+        // arrive many per read.
+        buf_.erase(0, start_);
+        start_ = 0;
         char tmp[65536];
         ssize_t n = ::read(fd_, tmp, sizeof tmp);
         if (n < 0 && errno == EINTR) continue;

@@ -43,6 +43,7 @@ class redis_sync {
 
     int fd_ = -1;
     std::string buf_;
+    std::size_t start_ = 0;  // where the next reply begins in buf_
     resp::parser parser_;
 };
 
