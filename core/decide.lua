@@ -8,15 +8,21 @@
 -- its "standalone" line) and writes the result to <build>/core/lua/decide.lua, which runs with
 -- redis-cli --eval like any other script.
 --
--- KEYS[i]  rule i's key (see the algorithm files; one client's keys of every rule share the
---          client's hash tag, so one call serves all of them, on Redis Cluster too)
+-- KEYS[i]  rule i's key, <prefix>{<client>}:<rule>:<log|fw|sw|tb> (see the algorithm files). One
+--          client's keys of every rule share the client's hash tag, so one call serves all of
+--          them, on Redis Cluster too. The keys must be distinct (rule names are unique): every
+--          check reads the state before any commit.
 -- ARGV     6 per rule, in KEYS order: algorithm, limit, window_ms, burst ('' = limit), cost
 --          ('' = 1), shadow ('1' or '0'); then, TESTS ONLY, the clock in microseconds (the
 --          gateway never sends it: every rule is then decided at the same TIME)
 --
+-- Each algorithm module (check, commit, quota, undo) keeps check free of writes, so checking every
+-- rule and then committing all of them or none needs no rollback.
+--
 -- Shadow rules are decided like the others but never reject. A shadow rule records the request
--- when it would allow it and the request is allowed, and not when it would reject it: its state
--- then evolves exactly as it would if the rule were enforced, which is what a shadow run is for
+-- when it would allow it and the request is allowed, and not when it would reject it: its own
+-- state then evolves exactly as it would if the rule were enforced (only the other rules' states
+-- differ: they record the requests it would have rejected), which is what a shadow run is for
 -- (what would turning it on change?), and its memory stays bounded like an enforced rule's (a
 -- shadow sliding-log holds at most `limit` entries instead of every request).
 --
