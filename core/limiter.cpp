@@ -77,6 +77,7 @@ asio::awaitable<std::error_code> sliding_log_limiter::check(std::string_view cli
                                                             decision& out) {
     make_key(scratch.key, policy_.key_prefix, client);
     scratch.request.clear();
+    // Limit and window only: the scripts' fifth argument, a clock, is for tests (never sent here).
     script_.push(scratch.request, {scratch.key}, policy_.limit, policy_.window.count());
     out = decision{};
     decision_reader reader{out};

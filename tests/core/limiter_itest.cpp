@@ -220,6 +220,20 @@ TEST(SlidingLog, LoweredLimitWaitsForEnoughEntriesToLeave) {
     });
 }
 
+// The scripts take a clock argument for tests (ARGV[5]); the gateway must never send it, or its own
+// clock would decide. Its EVALSHA is: EVALSHA, sha, 1, key, limit, window.
+TEST(SlidingLog, TheGatewaySendsNoClock) {
+    fixture f{policy(5, 10'000ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        limiter_scratch scratch;
+        decision d;
+        EXPECT_FALSE(co_await f.limiter.check("ip:10.0.0.3", scratch, d));
+        std::string_view sent = scratch.request.payload();
+        EXPECT_TRUE(sent.starts_with("*6\r\n$7\r\nEVALSHA\r\n")) << sent;
+        EXPECT_TRUE(sent.ends_with("$1\r\n5\r\n$5\r\n10000\r\n")) << sent;
+    });
+}
+
 TEST(SlidingLog, RedisDownIsAnErrorNotADecision) {
     fixture f{policy(5, 10'000ms)};
     f.run([&]() -> asio::awaitable<void> {
