@@ -15,9 +15,12 @@
 #include "core/admin.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
+#include "fixed_window_lua.hpp"
 #include "http/server.hpp"
 #include "resp/script.hpp"
 #include "sliding_log_lua.hpp"
+#include "sliding_window_lua.hpp"
+#include "token_bucket_lua.hpp"
 
 namespace sluice::core {
 
@@ -40,10 +43,26 @@ std::string text(const asio::ip::tcp::endpoint& ep) {
     return host + ":" + std::to_string(ep.port());
 }
 
+// The script of the rule the flags make (none never calls one; it loads the sliding log).
+std::string_view script_for(algorithm a) noexcept {
+    switch (a) {
+        case algorithm::fixed_window:
+            return fixed_window_lua;
+        case algorithm::sliding_window:
+            return sliding_window_lua;
+        case algorithm::token_bucket:
+            return token_bucket_lua;
+        case algorithm::sliding_log:
+        case algorithm::none:
+            break;
+    }
+    return sliding_log_lua;
+}
+
 }  // namespace
 
 struct gateway::impl {
-    explicit impl(config c) : cfg{std::move(c)}, script{std::string(sliding_log_lua)} {}
+    explicit impl(config c) : cfg{std::move(c)}, script{std::string(script_for(cfg.algorithm))} {}
 
     asio::awaitable<void> admin_accept_loop() {
         while (admin_acceptor.is_open()) {

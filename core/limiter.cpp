@@ -64,21 +64,28 @@ sliding_log_limiter::sliding_log_limiter(resp::connection& redis, const resp::sc
     : redis_{redis}, script_{script}, policy_{std::move(policy)} {}
 
 void sliding_log_limiter::make_key(std::string& out, std::string_view prefix,
-                                   std::string_view client) {
+                                   std::string_view client, std::string_view suffix) {
     out.clear();
     out.append(prefix);
     out.push_back('{');
     out.append(client);
-    out.append("}:log");
+    out.push_back('}');
+    out.append(suffix);
 }
 
 asio::awaitable<std::error_code> sliding_log_limiter::check(std::string_view client,
                                                             limiter_scratch& scratch,
                                                             decision& out) {
-    make_key(scratch.key, policy_.key_prefix, client);
+    make_key(scratch.key, policy_.key_prefix, client, policy_.key_suffix);
     scratch.request.clear();
-    // Limit and window only: the scripts' fifth argument, a clock, is for tests (never sent here).
-    script_.push(scratch.request, {scratch.key}, policy_.limit, policy_.window.count());
+    // Limit and window (and for token-bucket a cost of 1 and the burst): the scripts' fifth
+    // argument, a clock, is for tests and never sent here.
+    if (policy_.burst != 0) {
+        script_.push(scratch.request, {scratch.key}, policy_.limit, policy_.window.count(),
+                     std::int64_t{1}, policy_.burst);
+    } else {
+        script_.push(scratch.request, {scratch.key}, policy_.limit, policy_.window.count());
+    }
     out = decision{};
     decision_reader reader{out};
     std::error_code ec =

@@ -21,6 +21,11 @@ struct limit_policy {
     std::chrono::milliseconds window{10'000};
     std::string key_prefix = "sluice:";
     std::chrono::milliseconds redis_timeout{100};
+    // After the client's hash tag: ":log" for the sliding log, ":<rule>:<suffix>" for the other
+    // algorithms (docs/algorithms.md).
+    std::string key_suffix = ":log";
+    // token-bucket's capacity; 0 sends only limit and window, all the other scripts read.
+    std::int64_t burst = 0;
 };
 
 // The limiter's answer for one request.
@@ -53,9 +58,10 @@ class sliding_log_limiter {
     asio::awaitable<std::error_code> check(std::string_view client, limiter_scratch& scratch,
                                            decision& out);
 
-    // The Redis key of a client: <prefix>{<client>}:log. The braces are a Redis Cluster hash
-    // tag: everything the script touches for one client lives in one slot.
-    static void make_key(std::string& out, std::string_view prefix, std::string_view client);
+    // The Redis key of a client: <prefix>{<client>}<suffix>, ":log" by default. The braces are a
+    // Redis Cluster hash tag: everything the script touches for one client lives in one slot.
+    static void make_key(std::string& out, std::string_view prefix, std::string_view client,
+                         std::string_view suffix = ":log");
 
     const limit_policy& policy() const noexcept { return policy_; }
 

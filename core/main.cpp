@@ -11,16 +11,12 @@
 
 namespace {
 
-// What the gateway cannot serve yet: a rules file, and the algorithms the rules file introduced
-// beyond sliding-log and none. Refused at start rather than run as something else.
+// What the gateway cannot serve yet: a rules file. Refused at start rather than run as something
+// else.
 const char* unsupported(const sluice::core::config& cfg) {
-    using sluice::core::algorithm;
     if (!cfg.rules_file.empty()) {
         return "sluice: --config: the gateway does not serve a rules file yet; check one with "
                "sluice --check-config FILE";
-    }
-    if (cfg.algorithm != algorithm::sliding_log && cfg.algorithm != algorithm::none) {
-        return "sluice: --algorithm: the gateway serves only sliding-log and none so far";
     }
     return nullptr;
 }

@@ -72,6 +72,23 @@ limit_policy policy_of(const config& cfg) {
     p.window = cfg.window;
     p.key_prefix = cfg.key_prefix;
     p.redis_timeout = cfg.redis_timeout;
+    // The rule the flags make is named "default"; the sliding log keeps the key it always had.
+    switch (cfg.algorithm) {
+        case algorithm::sliding_log:
+        case algorithm::none:
+            p.key_suffix = ":log";
+            break;
+        case algorithm::fixed_window:
+            p.key_suffix = ":default:fw";
+            break;
+        case algorithm::sliding_window:
+            p.key_suffix = ":default:sw";
+            break;
+        case algorithm::token_bucket:
+            p.key_suffix = ":default:tb";
+            p.burst = cfg.burst.value_or(cfg.limit);
+            break;
+    }
     return p;
 }
 

@@ -104,17 +104,12 @@ TEST(CheckConfig, ConfigWithTheRuleFlagsIsAUsageError) {
                   "--key and --burst; set limit in the file instead of --limit"});
 }
 
-// Until the gateway serves rules files and the new algorithms, starting with them is refused
-// rather than run as something else.
-TEST(CheckConfig, TheGatewayRefusesWhatItCannotServeYet) {
+// Until the gateway serves rules files, starting with one is refused rather than run as
+// something else.
+TEST(CheckConfig, TheGatewayRefusesARulesFileForNow) {
     const rules_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
     process with_file(binary("sluice"), {"--config", file.path()}, true, true);
     EXPECT_EQ(with_file.wait(5s), 2);
-    process bucket(binary("sluice"), {"--algorithm", "token-bucket"}, true, true);
-    EXPECT_EQ(bucket.wait(5s), 2);
-    EXPECT_EQ(bucket.stderr_lines(100ms),
-              std::vector<std::string>{
-                  "sluice: --algorithm: the gateway serves only sliding-log and none so far"});
 }
 
 }  // namespace
