@@ -9,13 +9,16 @@
 #include <asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "core/admin.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
+#include "decide_lua.hpp"
 #include "fixed_window_lua.hpp"
+#include "give_back_lua.hpp"
 #include "http/server.hpp"
 #include "resp/script.hpp"
 #include "sliding_log_lua.hpp"
@@ -62,7 +65,14 @@ std::string_view script_for(algorithm a) noexcept {
 }  // namespace
 
 struct gateway::impl {
-    explicit impl(config c) : cfg{std::move(c)}, script{std::string(script_for(cfg.algorithm))} {}
+    impl(config c, std::shared_ptr<const rule_set> r)
+        : cfg{std::move(c)},
+          script{std::string(script_for(cfg.algorithm))},
+          rules{std::move(r)},
+          decide{std::string(decide_lua)},
+          give_back{std::string(give_back_lua)} {
+        if (rules) served.emplace(served_rules{*rules, decide, give_back});
+    }
 
     asio::awaitable<void> admin_accept_loop() {
         while (admin_acceptor.is_open()) {
@@ -80,6 +90,11 @@ struct gateway::impl {
 
     config cfg;
     resp::script script;
+    // With --config: the rules and the scripts that decide them, shared by every shard.
+    std::shared_ptr<const rule_set> rules;
+    resp::script decide;
+    resp::script give_back;
+    std::optional<served_rules> served;
     asio::ip::tcp::endpoint listening_at;
     std::vector<std::unique_ptr<shard>> shards;
     std::vector<std::thread> threads;
@@ -91,11 +106,13 @@ struct gateway::impl {
     http::connection_control admin_control{admin_ctx.get_executor()};
 };
 
-gateway::gateway(config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {
+gateway::gateway(config cfg, std::shared_ptr<const rule_set> rules)
+    : impl_{std::make_unique<impl>(std::move(cfg), std::move(rules))} {
     auto& m = *impl_;
     auto listen_at = resolve(m.admin_ctx, m.cfg.listen);
     for (unsigned i = 0; i < m.cfg.threads; ++i) {
-        m.shards.push_back(std::make_unique<shard>(m.cfg, m.script, i));
+        m.shards.push_back(
+            std::make_unique<shard>(m.cfg, m.script, i, m.served ? &*m.served : nullptr));
         // With port 0 the first shard's kernel-chosen port is the one all shards share.
         listen_at = m.shards.back()->listen(listen_at);
     }

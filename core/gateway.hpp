@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "core/config.hpp"
+#include "core/rules.hpp"
 
 namespace sluice::core {
 
@@ -17,8 +18,9 @@ namespace sluice::core {
 // Nothing on the request path is shared between shards: no lock, no atomic read-modify-write.
 class gateway {
   public:
-    // Binds every listener (throws std::system_error when one cannot be bound).
-    explicit gateway(config cfg);
+    // Binds every listener (throws std::system_error when one cannot be bound). With `rules`
+    // (--config, loaded by the caller), requests are decided by them instead of the flags' rule.
+    explicit gateway(config cfg, std::shared_ptr<const rule_set> rules = nullptr);
     ~gateway();
     gateway(const gateway&) = delete;
     gateway& operator=(const gateway&) = delete;

@@ -3,25 +3,14 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
+#include <string>
 #include <variant>
 
 #include "core/config.hpp"
 #include "core/gateway.hpp"
+#include "core/log.hpp"
 #include "core/rules_file.hpp"
-
-namespace {
-
-// What the gateway cannot serve yet: a rules file. Refused at start rather than run as something
-// else.
-const char* unsupported(const sluice::core::config& cfg) {
-    if (!cfg.rules_file.empty()) {
-        return "sluice: --config: the gateway does not serve a rules file yet; check one with "
-               "sluice --check-config FILE";
-    }
-    return nullptr;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     using namespace sluice::core;
@@ -39,12 +28,21 @@ int main(int argc, char** argv) {
     if (const auto* check = std::get_if<check_config_requested>(&parsed)) {
         return check_rules_file(check->file, std::cout, std::cerr);
     }
-    if (const char* message = unsupported(std::get<config>(parsed))) {
-        std::cerr << message << '\n';
-        return 2;
+    auto& cfg = std::get<config>(parsed);
+    std::shared_ptr<const rule_set> rules;
+    if (!cfg.rules_file.empty()) {
+        // A file that cannot be served is refused at start with the line --check-config prints.
+        try {
+            rules = std::make_shared<const rule_set>(load_rules_file(cfg.rules_file));
+        } catch (const config_error& e) {
+            log_line("sluice: config refused: " + std::string(e.what()));
+            return 2;
+        }
+        log_line("sluice: config loaded from " + cfg.rules_file + " (" +
+                 std::to_string(rules->size()) + (rules->size() == 1 ? " rule)" : " rules)"));
     }
     try {
-        gateway gw{std::get<config>(std::move(parsed))};
+        gateway gw{std::move(cfg), std::move(rules)};
         return gw.run();
     } catch (const std::exception& e) {
         // Start-up only: a listener that cannot be bound, a thread that cannot start.

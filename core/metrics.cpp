@@ -1,7 +1,9 @@
 #include "core/metrics.hpp"
 
+#include <array>
 #include <cstdio>
 #include <iterator>
+#include <utility>
 
 namespace sluice::core {
 
@@ -52,6 +54,27 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
          sum(shards, [](auto& m) { return m.unlimited.get(); }));
     line(out, "sluice_requests_total", "{decision=\"error\"}",
          sum(shards, [](auto& m) { return m.errors.get(); }));
+
+    if (!shards.empty() && !shards.front()->rules.empty()) {
+        header(out, "sluice_rule_decisions_total", "counter",
+               "Decisions of each rule of the rules file, for every request it applied to.");
+        const auto& first = shards.front()->rules;
+        constexpr std::array<std::pair<const char*, counter rule_counters::*>, 4> kinds = {{
+            {"allowed", &rule_counters::allowed},
+            {"rejected", &rule_counters::rejected},
+            {"shadow_rejected", &rule_counters::shadow_rejected},
+            {"error", &rule_counters::errors},
+        }};
+        for (std::size_t i = 0; i < first.size(); ++i) {
+            for (const auto& [decision, field] : kinds) {
+                const std::string labels =
+                    "{rule=\"" + first[i].name + "\",decision=\"" + decision + "\"}";
+                line(out, "sluice_rule_decisions_total", labels.c_str(), sum(shards, [&](auto& m) {
+                         return i < m.rules.size() ? (m.rules[i].*field).get() : 0;
+                     }));
+            }
+        }
+    }
 
     header(out, "sluice_failed_open_total", "counter",
            "Requests served although Redis could not decide (--redis-failure allow).");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "resp/counter.hpp"
 
@@ -39,6 +40,15 @@ class latency_histogram {
     counter sum_us_;
 };
 
+// One rule's decisions (sluice_rule_decisions_total): every request it applied to counts once.
+struct rule_counters {
+    std::string name;
+    counter allowed;          // the rule allowed the request (whatever the others said)
+    counter rejected;         // the rule rejected it (and so did the request)
+    counter shadow_rejected;  // a shadow rule would have rejected it
+    counter errors;           // Redis could not decide
+};
+
 // Everything one shard counts. Each shard owns one; /metrics sums them.
 struct shard_metrics {
     counter allowed;
@@ -67,6 +77,9 @@ struct shard_metrics {
     latency_histogram upstream_latency;
     // WebSocket (or other) upgrades relayed after the upstream's 101.
     counter upstream_tunnels;
+    // With --config: one entry per rule of the file, by rule index, made before the shard runs
+    // (the hot path only increments).
+    std::vector<rule_counters> rules;
 };
 
 // What went wrong with an upstream exchange, for /metrics (index into upstream_errors).

@@ -74,6 +74,23 @@ bool valid_rule_name(std::string_view name) noexcept {
            });
 }
 
+bool may_apply_together(const rule_match& a, const rule_match& b) noexcept {
+    if (!a.methods.empty() && !b.methods.empty() &&
+        std::none_of(a.methods.begin(), a.methods.end(), [&](const std::string& m) {
+            return std::find(b.methods.begin(), b.methods.end(), m) != b.methods.end();
+        })) {
+        return false;
+    }
+    if (!a.host.empty() && !b.host.empty() && a.host != b.host) return false;
+    if (!a.path.empty() && !b.path.empty()) return a.path == b.path;
+    if (!a.path.empty() && !b.path_prefix.empty()) return a.path.starts_with(b.path_prefix);
+    if (!b.path.empty() && !a.path_prefix.empty()) return b.path.starts_with(a.path_prefix);
+    if (!a.path_prefix.empty() && !b.path_prefix.empty()) {
+        return a.path_prefix.starts_with(b.path_prefix) || b.path_prefix.starts_with(a.path_prefix);
+    }
+    return true;
+}
+
 std::string describe(const rule& r) {
     std::string out = r.name;
     out.append(": match");

@@ -47,6 +47,18 @@ struct rule_match {
     friend bool operator==(const rule_match&, const rule_match&) = default;
 };
 
+// At most this many rules apply to one request: the gateway decides them with fixed arrays, no
+// allocation per request. A rules file where more could match one request is refused at load
+// (see may_apply_together).
+inline constexpr std::size_t max_applying_rules = 16;
+
+// False only when no request can match both: disjoint methods, different hosts, or paths that
+// exclude each other (two different paths, a path outside a prefix, two prefixes neither of
+// which starts the other). Every set of rules that match one request is a set of rules that
+// pairwise may apply together, so no rule may apply together with more than max_applying_rules
+// rules (itself included) ensures that at most that many ever apply.
+bool may_apply_together(const rule_match& a, const rule_match& b) noexcept;
+
 // One rate limit. The loader and rules_from_flags only make valid ones: a valid name, limit,
 // burst and cost from 1 to max_limit, cost at most the capacity, a positive window.
 struct rule {

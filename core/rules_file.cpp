@@ -139,6 +139,17 @@ class loader {
             out.push_back(std::move(r));
             name_marks.push_back(name_at);
         }
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            std::size_t together = 0;
+            for (const rule& other : out)
+                together += may_apply_together(out[i].match, other.match) ? 1 : 0;
+            if (together > max_applying_rules) {
+                fail(name_marks[i], "match: " + std::to_string(together) +
+                                        " rules could apply to one request with " +
+                                        quote(out[i].name) + ", at most " +
+                                        std::to_string(max_applying_rules) + " may");
+            }
+        }
         return rule_set(std::move(out));
     }
 

@@ -103,15 +103,21 @@ ip_address to_ip(const asio::ip::address& a) noexcept {
 // gateway_handler
 
 gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter,
-                                 shard_metrics& metrics, upstream_pool* upstream)
+                                 shard_metrics& metrics, upstream_pool* upstream,
+                                 rule_limiter* rules)
     : cfg_{cfg},
       limiter_{limiter},
       metrics_{metrics},
       upstream_{upstream},
+      rules_{rules},
       identifier_{cfg.key, cfg.trusted} {}
 
 std::unique_ptr<gateway_handler::scratch> gateway_handler::acquire() {
-    if (pool_.empty()) return std::make_unique<scratch>();
+    if (pool_.empty()) {
+        auto s = std::make_unique<scratch>();
+        if (rules_ != nullptr) rules_->prepare(s->rules);
+        return s;
+    }
     auto s = std::move(pool_.back());
     pool_.pop_back();
     return s;
@@ -145,10 +151,31 @@ asio::awaitable<void> gateway_handler::handle(const http::request& req,
     co_await decide(req, peer, res, upstream_ != nullptr ? &out : nullptr, &body);
 }
 
+std::size_t gateway_handler::forwarded_for(const http::request& req,
+                                           std::array<std::string_view, 8>& out) const noexcept {
+    // X-Forwarded-For only matters behind a trusted proxy. Keep the last fields: those are the
+    // ones our own proxies appended.
+    std::size_t n = 0;
+    if (identifier_.trusted().empty()) return n;
+    for (const auto& h : req.fields()) {
+        if (!http::iequals(h.name, "x-forwarded-for")) continue;
+        if (n == out.size()) {
+            std::move(out.begin() + 1, out.end(), out.begin());
+            --n;
+        }
+        out[n++] = h.value;
+    }
+    return n;
+}
+
 asio::awaitable<void> gateway_handler::decide(const http::request& req,
                                               const asio::ip::tcp::endpoint& peer,
                                               http::response& res, http::response_stream* out,
                                               http::request_body* body) {
+    if (rules_ != nullptr) {
+        co_await decide_rules(req, peer, res, out, body);
+        co_return;
+    }
     if (cfg_.algorithm == algorithm::none) {
         // No limiter: served at once, without rate-limit fields, since nothing was counted.
         metrics_.unlimited.add();
@@ -172,20 +199,8 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
             b, static_cast<std::size_t>(std::to_chars(b, b + sizeof s->numbers[slot], v).ptr - b)};
     };
 
-    // X-Forwarded-For only matters behind a trusted proxy. Keep the last fields: those are the
-    // ones our own proxies appended.
     std::array<std::string_view, 8> forwarded;
-    std::size_t nforwarded = 0;
-    if (!identifier_.trusted().empty()) {
-        for (const auto& h : req.fields()) {
-            if (!http::iequals(h.name, "x-forwarded-for")) continue;
-            if (nforwarded == forwarded.size()) {
-                std::move(forwarded.begin() + 1, forwarded.end(), forwarded.begin());
-                --nforwarded;
-            }
-            forwarded[nforwarded++] = h.value;
-        }
-    }
+    const std::size_t nforwarded = forwarded_for(req, forwarded);
     std::string_view header_value;
     if (cfg_.key.type == key_source::kind::header) header_value = req.header(cfg_.key.header);
     std::string_view client = identifier_.identify(
@@ -296,17 +311,239 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
     release(std::move(s));
 }
 
+// With --config (README "Rules file"): every rule that matches applies; the request is allowed
+// only if each one without shadow allows it. Shadow rules are decided and counted but stay out of
+// the answer: neither its status nor its fields show them, so a shadow run changes nothing a
+// client sees.
+asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
+                                                    const asio::ip::tcp::endpoint& peer,
+                                                    http::response& res, http::response_stream* out,
+                                                    http::request_body* body) {
+    auto s = acquire();
+    rules_scratch& rs = s->rules;
+    const std::span<const rule> rules = rules_->rules().rules();
+    std::string_view method = req.method, host = req.header("host"), target = req.target;
+    if (cfg_.forward_auth) {
+        // The call asks about another request: that one's method, host and URI are matched.
+        const original_request original = original_request_of(req);
+        metrics_.forward_auth[static_cast<std::size_t>(original.source)].add();
+        method = original.method;
+        host = original.host;
+        target = original.uri;
+    }
+    const bool fits = rules_->match(method, host, target, rs);
+    res.add_header("Date", date());
+    // An allowed forward-auth answer has no body, so nothing to type.
+    const bool empty_ok = cfg_.forward_auth;
+    if (rs.count == 0) {
+        // No rule applies: served without a limiter call and without rate-limit fields.
+        metrics_.unlimited.add();
+        release(std::move(s));
+        if (out != nullptr) {
+            co_await proxy(req, peer, res, *out, *body, {});
+        } else if (!empty_ok) {
+            res.add_header("Content-Type", json);
+            res.set_body(ok_body);
+        }
+        co_return;
+    }
+
+    std::array<std::string_view, 8> forwarded;
+    const std::size_t nforwarded = forwarded_for(req, forwarded);
+    rules_->identify(
+        to_ip(peer.address()), {forwarded.data(), nforwarded},
+        [&](std::string_view name) { return req.header(name); }, rs);
+    bool allowed = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::error_code ec = fits ? co_await rules_->check(rs, allowed) : bad_reply_error();
+    metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
+
+    // Per rule: its counters; and the rules the answer describes (without shadow): the one with
+    // the fewest remaining, and of those that rejected, the one with the longest retry.
+    constexpr std::size_t none = max_applying_rules;
+    std::size_t fewest = none, longest = none, first = none;
+    std::int64_t retry_after = 0;
+    for (std::size_t k = 0; k < rs.count; ++k) {
+        const rule& r = rules[rs.applying[k]];
+        const rule_decision& d = rs.decisions[k];
+        rule_counters& c = metrics_.rules[rs.applying[k]];
+        if (ec) {
+            c.errors.add();
+        } else if (d.allowed) {
+            c.allowed.add();
+        } else if (r.shadow) {
+            c.shadow_rejected.add();
+        } else {
+            c.rejected.add();
+        }
+        if (r.shadow) continue;
+        if (first == none) first = k;
+        if (fewest == none || d.remaining < rs.decisions[fewest].remaining) fewest = k;
+        if (!d.allowed) {
+            if (longest == none || d.retry_after_ms > rs.decisions[longest].retry_after_ms) {
+                longest = k;
+            }
+            retry_after =
+                std::max(retry_after, std::max<std::int64_t>(1, ceil_seconds(d.retry_after_ms)));
+        }
+    }
+
+    s->extra_count = 0;
+    auto extra = [&](std::string_view name, std::string_view value) {
+        s->extra[s->extra_count++] = {name, value};
+    };
+    auto text = [&](int slot, std::int64_t v) {
+        char* b = s->numbers[slot];
+        return std::string_view{
+            b, static_cast<std::size_t>(std::to_chars(b, b + sizeof s->numbers[slot], v).ptr - b)};
+    };
+    // One list member per rule the answer shows, ", " between them.
+    auto list = [&](char* buffer, std::size_t capacity, auto member) {
+        std::size_t used = 0;
+        for (std::size_t k = 0; k < rs.count; ++k) {
+            const rule& r = rules[rs.applying[k]];
+            if (r.shadow) continue;
+            if (used != 0) {
+                std::memcpy(buffer + used, ", ", 2);
+                used += 2;
+            }
+            used += member({buffer + used, capacity - used}, r, rs.decisions[k]).size();
+        }
+        return std::string_view{buffer, used};
+    };
+    auto policy = [&] {
+        return list(s->policy, sizeof s->policy, [](std::span<char> b, const rule& r, auto&) {
+            return format_ratelimit_policy(b, r.name, r.limit, r.window);
+        });
+    };
+    auto state = [&] {
+        return list(s->state, sizeof s->state,
+                    [](std::span<char> b, const rule& r, const rule_decision& d) {
+                        return d.allowed ? format_ratelimit(b, r.name, d.remaining,
+                                                            ceil_seconds(d.reset_ms))
+                                         : format_ratelimit(b, r.name, 0,
+                                                            std::max<std::int64_t>(
+                                                                1, ceil_seconds(d.retry_after_ms)));
+                    });
+    };
+
+    const bool legacy = sends_legacy(cfg_.headers) && first != none;
+    const bool ietf = sends_ietf(cfg_.headers) && first != none;
+    bool forward = false;
+    if (ec) {
+        metrics_.errors.add();
+        if (legacy)
+            res.add_header("X-RateLimit-Limit", std::int64_t{rules[rs.applying[first]].limit});
+        if (ietf) res.add_header("RateLimit-Policy", policy());
+        if (cfg_.redis_failure == redis_failure::deny) {
+            res.set_status(503);
+            res.add_header("Content-Type", json);
+            res.set_body(unavailable_body);
+        } else {
+            metrics_.failed_open.add();
+            forward = out != nullptr;
+            if (legacy) extra("X-RateLimit-Limit", text(0, rules[rs.applying[first]].limit));
+            if (ietf) extra("RateLimit-Policy", policy());
+            if (!empty_ok) {
+                res.add_header("Content-Type", json);
+                res.set_body(ok_body);
+            }
+        }
+    } else if (allowed) {
+        metrics_.allowed.add();
+        forward = out != nullptr;
+        if (legacy) {
+            const rule& r = rules[rs.applying[fewest]];
+            const rule_decision& d = rs.decisions[fewest];
+            const std::int64_t reset = ceil_seconds(d.reset_ms);
+            res.add_header("X-RateLimit-Limit", std::int64_t{r.limit});
+            res.add_header("X-RateLimit-Remaining", d.remaining);
+            res.add_header("X-RateLimit-Reset", reset);
+            extra("X-RateLimit-Limit", text(0, r.limit));
+            extra("X-RateLimit-Remaining", text(1, d.remaining));
+            extra("X-RateLimit-Reset", text(2, reset));
+        }
+        if (ietf) {
+            const std::string_view p = policy(), st = state();
+            res.add_header("RateLimit-Policy", p);
+            res.add_header("RateLimit", st);
+            extra("RateLimit-Policy", p);
+            extra("RateLimit", st);
+        }
+        if (!empty_ok) {
+            res.add_header("Content-Type", json);
+            res.set_body(ok_body);
+        }
+    } else {
+        metrics_.rejected.add();
+        const rule& r = rules[rs.applying[longest]];
+        const rule_decision& d = rs.decisions[longest];
+        res.set_status(cfg_.deny_status);
+        res.add_header("Content-Type", json);
+        res.add_header("Retry-After", retry_after);
+        if (legacy) {
+            res.add_header("X-RateLimit-Limit", std::int64_t{r.limit});
+            res.add_header("X-RateLimit-Remaining", std::int64_t{0});
+            res.add_header("X-RateLimit-Reset", ceil_seconds(d.reset_ms));
+        }
+        if (ietf) {
+            res.add_header("RateLimit-Policy", policy());
+            res.add_header("RateLimit", state());
+        }
+        char* at = s->body;
+        char* end = s->body + sizeof s->body;
+        auto put = [&](std::string_view t) {
+            std::memcpy(at, t.data(), t.size());
+            at += t.size();
+        };
+        auto num = [&](std::int64_t v) { at = std::to_chars(at, end, v).ptr; };
+        put(R"({"error":"too_many_requests","rule":")");
+        put(r.name);
+        put(R"(","limit":)");
+        num(r.limit);
+        put(R"(,"window_ms":)");
+        num(r.window.count());
+        put(R"(,"retry_after_ms":)");
+        num(d.retry_after_ms);
+        put("}");
+        res.set_body({s->body, static_cast<std::size_t>(at - s->body)});
+    }
+    if (forward) {
+        res.clear();
+        res.add_header("Date", date());
+        for (std::size_t i = 0; i < s->extra_count; ++i)
+            res.add_header(s->extra[i].name, s->extra[i].value);
+        co_await proxy(req, peer, res, *out, *body, {s->extra.data(), s->extra_count});
+    }
+    // As in decide(): the fields and the body may point into `s` until the server has written
+    // them, which it does before any other coroutine of this loop runs.
+    release(std::move(s));
+}
+
 // ---------------------------------------------------------------------------------------------
 // shard
 
-shard::shard(const config& cfg, const resp::script& script, unsigned index)
+shard::shard(const config& cfg, const resp::script& script, unsigned index,
+             const served_rules* rules)
     : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
       upstream_{make_upstream(ctx_, cfg)},
       limiter_{redis_, script, policy_of(cfg)},
-      handler_{cfg, limiter_, metrics_, upstream_.get()},
+      rules_{rules == nullptr ? nullptr
+                              : std::make_unique<rule_limiter>(
+                                    redis_, rules->decide, rules->give_back, rules->rules,
+                                    cfg.key_prefix, cfg.trusted, cfg.redis_timeout)},
+      handler_{cfg, limiter_, metrics_, upstream_.get(), rules_.get()},
       control_{ctx_.get_executor()} {
+    if (rules != nullptr) {
+        // The per-rule counters, by rule index: made now, only incremented once serving.
+        metrics_.rules = std::vector<rule_counters>(rules->rules.size());
+        for (std::size_t i = 0; i < rules->rules.size(); ++i)
+            metrics_.rules[i].name = rules->rules.rules()[i].name;
+        redis_.preload(rules->decide);
+        redis_.preload(rules->give_back);
+    }
     limits_.parser.max_body_bytes = cfg.max_body;
     limits_.idle_timeout = cfg.idle_timeout;
     // A forwarded body passes through as it arrives; the built-in API reads it whole.

@@ -14,6 +14,7 @@
 #include "core/limiter.hpp"
 #include "core/metrics.hpp"
 #include "core/ratelimit_headers.hpp"
+#include "core/rule_limiter.hpp"
 #include "core/upstream.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
@@ -28,14 +29,23 @@ namespace sluice::core {
 
 ip_address to_ip(const asio::ip::address& a) noexcept;
 
+// With --config: the rules every shard serves and the scripts that decide them; owned by the
+// gateway, outliving the shards.
+struct served_rules {
+    const rule_set& rules;
+    const resp::script& decide;
+    const resp::script& give_back;
+};
+
 // Answers the public listener's requests: identify the client, ask the limiter, write 200, the
 // --deny-status (429) or 503 exactly as CONTRACT.md says, as a forward-auth service too. One per
 // shard; called by every connection of the shard.
 class gateway_handler {
   public:
-    // With `upstream`, allowed requests are forwarded through it (--upstream).
+    // With `upstream`, allowed requests are forwarded through it (--upstream). With `rules`
+    // (--config), requests are decided by the rules that match them instead of `limiter`.
     gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics,
-                    upstream_pool* upstream = nullptr);
+                    upstream_pool* upstream = nullptr, rule_limiter* rules = nullptr);
 
     asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res);
@@ -50,17 +60,26 @@ class gateway_handler {
     // allocating. The pool grows to the shard's peak concurrency and stays there.
     struct scratch {
         limiter_scratch limiter;
+        rules_scratch rules;
         identity_buffer identity;
-        char body[160];
-        char policy[ratelimit_member_capacity];  // RateLimit-Policy
-        char state[ratelimit_member_capacity];   // RateLimit
-        char numbers[3][24];                     // X-RateLimit-* as text, for a relayed head
-        std::array<http::header, 5> extra;       // the rate-limit fields of a relayed head
+        char body[256];
+        // RateLimit-Policy and RateLimit: a member per applying rule, ", " between them.
+        char policy[max_applying_rules * (ratelimit_member_capacity + 2)];
+        char state[max_applying_rules * (ratelimit_member_capacity + 2)];
+        char numbers[3][24];                // X-RateLimit-* as text, for a relayed head
+        std::array<http::header, 5> extra;  // the rate-limit fields of a relayed head
         std::size_t extra_count = 0;
     };
     asio::awaitable<void> decide(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res, http::response_stream* out,
                                  http::request_body* body);
+    // decide() with --config.
+    asio::awaitable<void> decide_rules(const http::request& req,
+                                       const asio::ip::tcp::endpoint& peer, http::response& res,
+                                       http::response_stream* out, http::request_body* body);
+    // The last X-Forwarded-For fields, when the peer may be a trusted proxy; returns how many.
+    std::size_t forwarded_for(const http::request& req,
+                              std::array<std::string_view, 8>& out) const noexcept;
     // Forwards an allowed request and relays the answer (core/proxy.cpp); on a failure before
     // the answer's head, fills `res` with 502 or 504 instead.
     asio::awaitable<void> proxy(const http::request& req, const asio::ip::tcp::endpoint& peer,
@@ -74,6 +93,7 @@ class gateway_handler {
     sliding_log_limiter& limiter_;
     shard_metrics& metrics_;
     upstream_pool* upstream_;
+    rule_limiter* rules_;
     client_identifier identifier_;
     std::vector<std::unique_ptr<scratch>> pool_;
     // The Date header changes once a second: formatted then, not per response.
@@ -88,7 +108,9 @@ class gateway_handler {
 class shard {
   public:
     // `index` names the shard in log lines and /metrics.
-    shard(const config& cfg, const resp::script& script, unsigned index = 0);
+    // With `rules` (--config), requests are decided by them.
+    shard(const config& cfg, const resp::script& script, unsigned index = 0,
+          const served_rules* rules = nullptr);
     ~shard();
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
@@ -124,6 +146,7 @@ class shard {
     shard_metrics metrics_;
     std::unique_ptr<upstream_pool> upstream_;
     sliding_log_limiter limiter_;
+    std::unique_ptr<rule_limiter> rules_;
     gateway_handler handler_;
     http::server_limits limits_;
     http::connection_control control_;

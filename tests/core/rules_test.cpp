@@ -72,6 +72,26 @@ TEST(Rules, EveryMatchingRuleApplies) {
     EXPECT_EQ(matched(set, "GET", "h", "/api/items"), (names{"api", "everything"}));
 }
 
+// Two rules may apply together unless no request can match both; the loader bounds how many
+// can apply at once with it, so it must never call disjoint what one request can match.
+TEST(Rules, MayApplyTogetherOnlyFailsForRulesNoRequestMatchesBoth) {
+    auto together = [](const on& a, const on& b) {
+        EXPECT_EQ(may_apply_together(a.value, b.value), may_apply_together(b.value, a.value));
+        return may_apply_together(a.value, b.value);
+    };
+    EXPECT_TRUE(together(on{}, on{}));
+    EXPECT_TRUE(together(on{}, on().methods({"POST"}).path("/login")));
+    EXPECT_TRUE(together(on().methods({"GET", "POST"}), on().methods({"POST"})));
+    EXPECT_FALSE(together(on().methods({"GET"}), on().methods({"POST"})));
+    EXPECT_FALSE(together(on().host("a.example"), on().host("b.example")));
+    EXPECT_TRUE(together(on().host("a.example"), on().path("/x")));
+    EXPECT_FALSE(together(on().path("/a"), on().path("/b")));
+    EXPECT_TRUE(together(on().path("/api/x"), on().prefix("/api")));
+    EXPECT_FALSE(together(on().path("/web"), on().prefix("/api")));
+    EXPECT_TRUE(together(on().prefix("/api/"), on().prefix("/api")));
+    EXPECT_FALSE(together(on().prefix("/api"), on().prefix("/web")));
+}
+
 TEST(Rules, ARequestNoRuleMatchesGetsNone) {
     const rule_set set({
         make("login", on().methods({"POST"}).path("/login")),

@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/rules_file.hpp"
 #include "core/shard.hpp"
+#include "decide_lua.hpp"
+#include "give_back_lua.hpp"
 #include "resp/script.hpp"
 #include "sliding_log_lua.hpp"
 #include "tests/support/allocations.hpp"
@@ -31,13 +34,14 @@ using namespace std::chrono_literals;
 // `body` follows each request's head: its framing fields and its bytes.
 void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config cfg,
                                          const std::string& method = "GET",
-                                         const std::string& body = "\r\n") {
+                                         const std::string& body = "\r\n",
+                                         const served_rules* rules = nullptr) {
     cfg.redis.host = "127.0.0.1";
     cfg.redis.port = redis.port();
     cfg.key = *key_source::parse("header:X-Api-Key");
     cfg.limit = 3;
     resp::script script{std::string(sliding_log_lua)};
-    shard s{cfg, script};
+    shard s{cfg, script, 0, rules};
     auto at = s.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     std::thread loop([&] {
         test::watch_this_thread();
@@ -96,6 +100,12 @@ void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config
 
     s.shutdown(1000ms);
     loop.join();
+    if (rules != nullptr) {
+        // The rules decided: every request was counted by the header key's rule.
+        ASSERT_EQ(s.metrics().rules.size(), rules->rules.size());
+        EXPECT_EQ(s.metrics().rules[0].allowed.get() + s.metrics().rules[0].rejected.get(),
+                  static_cast<std::uint64_t>(ok.load() + limited.load()));
+    }
     EXPECT_EQ(failures.load(), 0);
     EXPECT_GT(ok.load(), 0);
     EXPECT_GT(limited.load(), 0);
@@ -112,6 +122,22 @@ void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config
 TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
     test::redis_server redis;
     expect_warm_shard_does_not_allocate(redis, config{});
+}
+
+// With --config: rules of two client identities (two decide.lua calls pipelined per request), a
+// shadow rule, and a give-back whenever the header key's rule rejects what the ip rules allowed.
+TEST(ShardHotPath, WarmShardDecidesARulesFileWithoutAllocating) {
+    test::redis_server redis;
+    const rule_set rules = parse_rules(R"(rules:
+  - {name: per-key, key: "header:X-Api-Key", limit: 3, window: 10s}
+  - {name: per-ip, algorithm: fixed-window, limit: 1000000000, window: 1m}
+  - {name: trial, limit: 1, window: 1m, shadow: true}
+)",
+                                       "alloc.yaml");
+    const resp::script decide{std::string(decide_lua)};
+    const resp::script give_back{std::string(give_back_lua)};
+    const served_rules served{rules, decide, give_back};
+    expect_warm_shard_does_not_allocate(redis, config{}, "GET", "\r\n", &served);
 }
 
 // With --upstream: the pooled upstream connections, the forwarded head and the relayed answer.

@@ -104,12 +104,33 @@ TEST(CheckConfig, ConfigWithTheRuleFlagsIsAUsageError) {
                   "--key and --burst; set limit in the file instead of --limit"});
 }
 
-// Until the gateway serves rules files, starting with one is refused rather than run as
-// something else.
-TEST(CheckConfig, TheGatewayRefusesARulesFileForNow) {
-    const rules_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
-    process with_file(binary("sluice"), {"--config", file.path()}, true, true);
-    EXPECT_EQ(with_file.wait(5s), 2);
+// A rules file the gateway cannot serve is refused at start, with the line --check-config
+// prints, before anything listens.
+TEST(CheckConfig, TheGatewayRefusesAnInvalidRulesFileAtStart) {
+    const rules_file file("rules:\n  - name: a\n    limit: abc\n    window: 1s\n");
+    process p(binary("sluice"),
+              {"--config", file.path(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, true,
+              true);
+    EXPECT_EQ(p.wait(5s), 2);
+    EXPECT_EQ(p.stderr_lines(100ms),
+              std::vector<std::string>{
+                  "sluice: config refused: " + file.path() +
+                  ":3:12: limit: expected a positive integer up to 1000000000, got \"abc\""});
+}
+
+// More rules than the gateway decides at once could match one request: refused by
+// --check-config (and so at start), naming the first rule concerned.
+TEST(CheckConfig, MoreThanSixteenRulesThatCanApplyTogetherAreRefused) {
+    std::string text = "rules:\n";
+    for (int i = 0; i < 17; ++i)
+        text += "  - {name: r" + std::to_string(i) + ", limit: 5, window: 1s}\n";
+    const rules_file file(text);
+    process p(binary("sluice"), {"--check-config", file.path()}, true, true);
+    EXPECT_EQ(p.wait(5s), 2);
+    EXPECT_EQ(p.stderr_lines(100ms),
+              std::vector<std::string>{file.path() +
+                                       ":2:12: match: 17 rules could apply to one request with "
+                                       "\"r0\", at most 16 may"});
 }
 
 }  // namespace
