@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -139,15 +140,27 @@ int gateway::run() {
 
     // Signals are handled from here on: only now may the banner say the gateway is up (a
     // supervisor that sends SIGTERM as soon as it reads it must get a clean shutdown).
+    // SIGHUP's default action ends the process; a supervisor that sends it to reload must not
+    // kill the gateway. The rules are read at start: say so, once per signal.
+    asio::signal_set hangups{m.admin_ctx, SIGHUP};
+    std::function<void()> await_hangup = [&] {
+        hangups.async_wait([&](const std::error_code& ec, int) {
+            if (ec) return;
+            log_line("sluice: SIGHUP: the rules are read at start only; restart to change them");
+            await_hangup();
+        });
+    };
+    await_hangup();
     asio::signal_set signals{m.admin_ctx, SIGINT, SIGTERM};
-    signals.async_wait([&m](const std::error_code& ec, int signo) {
+    signals.async_wait([&m, &hangups](const std::error_code& ec, int signo) {
         if (ec) return;
+        std::error_code ignored;
+        hangups.cancel(ignored);
         log_line(signo == SIGINT ? "sluice: shutdown begun (SIGINT)"
                                  : "sluice: shutdown begun (SIGTERM)");
         // Refuse new connections at once, everywhere; then let each shard drain on its own.
         for (auto& s : m.shards)
             s->shutdown(drain_grace);
-        std::error_code ignored;
         m.admin_acceptor.close(ignored);
         m.admin_control.stop();
     });

@@ -239,6 +239,25 @@ TEST(StartupLog, RedisConnectedLostAndRestoredOneLineEach) {
     EXPECT_LE(gw.proc.stderr_lines(200ms).size(), 5u) << "stderr:" << all_lines(gw.proc);
 }
 
+// SIGHUP's default action would end the process: a supervisor sending it must not kill sluice.
+TEST(StartupLog, SighupKeepsTheGatewayServingAndSaysSo) {
+    redis_server redis;
+    sluice_gateway gw{redis.url(), {.flags = {"--threads", "2"}, .capture_stderr = true}};
+    ASSERT_TRUE(gw.wait_ready());
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_EQ(::kill(gw.proc.pid(), SIGHUP), 0);
+        EXPECT_EQ(
+            gw.proc.wait_for_stderr_line(
+                "sluice: SIGHUP: the rules are read at start only; restart to change them", 3s),
+            "sluice: SIGHUP: the rules are read at start only; restart to change them")
+            << "stderr:" << all_lines(gw.proc);
+    }
+    const auto r = http_get(gw.port, "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(gw.proc.stop(SIGTERM, 7s), 0);
+}
+
 TEST(StartupLog, EveryShardLogsItsOwnConnection) {
     redis_server redis;
     sluice_gateway gw{redis.url(), {.flags = {"--threads", "2"}, .capture_stderr = true}};
