@@ -1,5 +1,6 @@
 #include "core/admin.hpp"
 
+#include "core/admin_views.hpp"
 #include "core/metrics.hpp"
 #include "core/shard.hpp"
 
@@ -39,11 +40,29 @@ asio::awaitable<void> admin_handler::handle(const http::request& req,
             upstream.push_back(s->upstream_stats());
         }
         body_ = render_metrics(metrics, redis, upstream);
+        body_ +=
+            "# HELP sluice_config_generation The version of the rules served: 1 at start, one more "
+            "per reload that loaded.\n# TYPE sluice_config_generation gauge\n"
+            "sluice_config_generation " +
+            std::to_string(config_.generation) +
+            "\n# HELP sluice_config_reloads_total SIGHUP reloads of --config, by result.\n"
+            "# TYPE sluice_config_reloads_total counter\n"
+            "sluice_config_reloads_total{result=\"loaded\"} " +
+            std::to_string(config_.reloads_loaded) +
+            "\nsluice_config_reloads_total{result=\"refused\"} " +
+            std::to_string(config_.reloads_refused) + "\n";
         content_type = "text/plain; version=0.0.4; charset=utf-8";
+        res.set_body(body_);
+    } else if (path == "/config") {
+        body_.clear();
+        append_config_json(body_, *config_.rules, config_.generation, config_.loaded_at_unix_ms,
+                           config_.source);
+        body_ += '\n';
+        content_type = "application/json";
         res.set_body(body_);
     } else {
         res.set_status(404);
-        res.set_body("not found: try /healthz, /readyz or /metrics\n");
+        res.set_body("not found: try /healthz, /readyz, /metrics or /config\n");
     }
     res.add_header("Content-Type", content_type);
     co_return;

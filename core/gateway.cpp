@@ -7,6 +7,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -16,6 +17,7 @@
 
 #include "core/admin.hpp"
 #include "core/log.hpp"
+#include "core/rules_file.hpp"
 #include "core/shard.hpp"
 #include "decide_lua.hpp"
 #include "fixed_window_lua.hpp"
@@ -63,6 +65,12 @@ std::string_view script_for(algorithm a) noexcept {
     return sliding_log_lua;
 }
 
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
 
 struct gateway::impl {
@@ -96,6 +104,8 @@ struct gateway::impl {
     resp::script decide;
     resp::script give_back;
     std::optional<served_rules> served;
+    // What /config shows; a reload replaces its rules (on this thread, the admin's).
+    config_view view;
     asio::ip::tcp::endpoint listening_at;
     std::vector<std::unique_ptr<shard>> shards;
     std::vector<std::thread> threads;
@@ -122,7 +132,10 @@ gateway::gateway(config cfg, std::shared_ptr<const rule_set> rules)
     m.admin_acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true));
     m.admin_acceptor.bind(admin_at);
     m.admin_acceptor.listen();
-    m.admin = std::make_unique<admin_handler>(m.shards);
+    m.view.rules = m.rules ? m.rules : std::make_shared<const rule_set>(rules_from_flags(m.cfg));
+    m.view.source = m.rules ? m.cfg.rules_file : "flags";
+    m.view.loaded_at_unix_ms = unix_ms();
+    m.admin = std::make_unique<admin_handler>(m.shards, m.view);
     m.listening_at = listen_at;
 }
 
@@ -131,6 +144,38 @@ gateway::~gateway() {
         if (t.joinable()) t.join();
     }
 }
+
+namespace {
+
+// SIGHUP: the rules file is read and checked here, off every shard's loop; a file that loads is
+// handed to each shard as the next version, one that does not leaves the current one in place.
+template <class Impl>
+void reload(Impl& m) {
+    if (m.cfg.rules_file.empty()) {
+        log_line("sluice: SIGHUP: no --config to reload; the flags' rule stays");
+        return;
+    }
+    std::shared_ptr<const rule_set> rules;
+    try {
+        rules = std::make_shared<const rule_set>(load_rules_file(m.cfg.rules_file));
+    } catch (const std::exception& e) {
+        ++m.view.reloads_refused;
+        log_line(std::string("sluice: config refused: ") + e.what() + "; generation " +
+                 std::to_string(m.view.generation) + " stays");
+        return;
+    }
+    const std::uint64_t generation = ++m.view.generation;
+    for (auto& s : m.shards)
+        s->install_rules(rules, generation);
+    m.view.rules = rules;
+    m.view.loaded_at_unix_ms = unix_ms();
+    ++m.view.reloads_loaded;
+    log_line("sluice: config loaded from " + m.cfg.rules_file + " (" +
+             std::to_string(rules->size()) + (rules->size() == 1 ? " rule" : " rules") +
+             ", generation " + std::to_string(generation) + ")");
+}
+
+}  // namespace
 
 int gateway::run() {
     auto& m = *impl_;
@@ -146,7 +191,7 @@ int gateway::run() {
     std::function<void()> await_hangup = [&] {
         hangups.async_wait([&](const std::error_code& ec, int) {
             if (ec) return;
-            log_line("sluice: SIGHUP: the rules are read at start only; restart to change them");
+            reload(m);
             await_hangup();
         });
     };

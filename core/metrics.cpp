@@ -55,22 +55,28 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
     line(out, "sluice_requests_total", "{decision=\"error\"}",
          sum(shards, [](auto& m) { return m.errors.get(); }));
 
-    if (!shards.empty() && !shards.front()->rules.empty()) {
+    if (!shards.empty() && shards.front()->rules.count.load(std::memory_order_acquire) != 0) {
         header(out, "sluice_rule_decisions_total", "counter",
                "Decisions of each rule of the rules file, for every request it applied to.");
-        const auto& first = shards.front()->rules;
+        const rule_rows& first = shards.front()->rules;
+        const std::size_t rows = first.count.load(std::memory_order_acquire);
         constexpr std::array<std::pair<const char*, counter rule_counters::*>, 4> kinds = {{
             {"allowed", &rule_counters::allowed},
             {"rejected", &rule_counters::rejected},
             {"shadow_rejected", &rule_counters::shadow_rejected},
             {"error", &rule_counters::errors},
         }};
-        for (std::size_t i = 0; i < first.size(); ++i) {
+        for (std::size_t i = 0; i < rows; ++i) {
+            const std::string_view name = first.rows[i].rule();
             for (const auto& [decision, field] : kinds) {
                 const std::string labels =
-                    "{rule=\"" + first[i].name + "\",decision=\"" + decision + "\"}";
+                    "{rule=\"" + std::string(name) + "\",decision=\"" + decision + "\"}";
+                // Every shard names its rows in the same order (the same reloads, in turn);
+                // one that has not taken a reload yet simply has fewer.
                 line(out, "sluice_rule_decisions_total", labels.c_str(), sum(shards, [&](auto& m) {
-                         return i < m.rules.size() ? (m.rules[i].*field).get() : 0;
+                         const bool named = i < m.rules.count.load(std::memory_order_acquire) &&
+                                            m.rules.rows[i].rule() == name;
+                         return named ? (m.rules.rows[i].*field).get() : 0;
                      }));
             }
         }

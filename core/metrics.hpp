@@ -41,12 +41,41 @@ class latency_histogram {
 };
 
 // One rule's decisions (sluice_rule_decisions_total): every request it applied to counts once.
+// A row is named once, by the shard's thread, before it is published (rule_rows::count); the
+// admin thread reads only published rows.
 struct rule_counters {
-    std::string name;
+    std::array<char, 64> name{};
+    std::size_t name_length = 0;
     counter allowed;          // the rule allowed the request (whatever the others said)
     counter rejected;         // the rule rejected it (and so did the request)
     counter shadow_rejected;  // a shadow rule would have rejected it
     counter errors;           // Redis could not decide
+
+    std::string_view rule() const noexcept { return {name.data(), name_length}; }
+};
+
+// The rows of sluice_rule_decisions_total, one per rule name ever served. Fixed, so that a
+// reload can add rows while /metrics reads them: a row's place never moves, and count is
+// published after its name is written. A rule renamed by a reload gets a new row; the old one
+// keeps its totals, as Prometheus counters should.
+struct rule_rows {
+    static constexpr std::size_t capacity = 256;
+    std::array<rule_counters, capacity> rows;
+    std::atomic<std::size_t> count{0};
+
+    // The row of `name`, made when there is none; capacity (nothing counted) once every row is
+    // taken. Only the shard's thread calls it.
+    std::size_t row_for(std::string_view name) noexcept {
+        const std::size_t n = count.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (rows[i].rule() == name) return i;
+        }
+        if (n == capacity || name.size() > rows[n].name.size()) return capacity;
+        std::copy(name.begin(), name.end(), rows[n].name.begin());
+        rows[n].name_length = name.size();
+        count.store(n + 1, std::memory_order_release);
+        return n;
+    }
 };
 
 // Everything one shard counts. Each shard owns one; /metrics sums them.
@@ -79,7 +108,7 @@ struct shard_metrics {
     counter upstream_tunnels;
     // With --config: one entry per rule of the file, by rule index, made before the shard runs
     // (the hot path only increments).
-    std::vector<rule_counters> rules;
+    rule_rows rules;
 };
 
 // What went wrong with an upstream exchange, for /metrics (index into upstream_errors).

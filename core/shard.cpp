@@ -104,7 +104,7 @@ ip_address to_ip(const asio::ip::address& a) noexcept {
 
 gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter,
                                  shard_metrics& metrics, upstream_pool* upstream,
-                                 rule_limiter* rules)
+                                 const std::shared_ptr<rules_version>* rules)
     : cfg_{cfg},
       limiter_{limiter},
       metrics_{metrics},
@@ -114,9 +114,7 @@ gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter
 
 std::unique_ptr<gateway_handler::scratch> gateway_handler::acquire() {
     if (pool_.empty()) {
-        auto s = std::make_unique<scratch>();
-        if (rules_ != nullptr) rules_->prepare(s->rules);
-        return s;
+        return std::make_unique<scratch>();
     }
     auto s = std::move(pool_.back());
     pool_.pop_back();
@@ -319,9 +317,17 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
                                                     const asio::ip::tcp::endpoint& peer,
                                                     http::response& res, http::response_stream* out,
                                                     http::request_body* body) {
+    // This request's version, whatever a reload installs meanwhile.
+    const std::shared_ptr<rules_version> version = *rules_;
+    rule_limiter& limiter = version->limiter;
     auto s = acquire();
     rules_scratch& rs = s->rules;
-    const std::span<const rule> rules = rules_->rules().rules();
+    if (s->rules_generation != version->generation) {
+        // Sized for this version's rules: once per pooled scratch and version.
+        limiter.prepare(rs);
+        s->rules_generation = version->generation;
+    }
+    const std::span<const rule> rules = version->rules.rules();
     std::string_view method = req.method, host = req.header("host"), target = req.target;
     if (cfg_.forward_auth) {
         // The call asks about another request: that one's method, host and URI are matched.
@@ -331,7 +337,7 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
         host = original.host;
         target = original.uri;
     }
-    const bool fits = rules_->match(method, host, target, rs);
+    const bool fits = limiter.match(method, host, target, rs);
     res.add_header("Date", date());
     // An allowed forward-auth answer has no body, so nothing to type.
     const bool empty_ok = cfg_.forward_auth;
@@ -350,12 +356,12 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
 
     std::array<std::string_view, 8> forwarded;
     const std::size_t nforwarded = forwarded_for(req, forwarded);
-    rules_->identify(
+    limiter.identify(
         to_ip(peer.address()), {forwarded.data(), nforwarded},
         [&](std::string_view name) { return req.header(name); }, rs);
     bool allowed = false;
     const auto t0 = std::chrono::steady_clock::now();
-    std::error_code ec = fits ? co_await rules_->check(rs, allowed) : bad_reply_error();
+    std::error_code ec = fits ? co_await limiter.check(rs, allowed) : bad_reply_error();
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
 
     // Per rule: its counters; and the rules the answer describes (without shadow): the one with
@@ -366,15 +372,18 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
     for (std::size_t k = 0; k < rs.count; ++k) {
         const rule& r = rules[rs.applying[k]];
         const rule_decision& d = rs.decisions[k];
-        rule_counters& c = metrics_.rules[rs.applying[k]];
-        if (ec) {
-            c.errors.add();
-        } else if (d.allowed) {
-            c.allowed.add();
-        } else if (r.shadow) {
-            c.shadow_rejected.add();
-        } else {
-            c.rejected.add();
+        const std::size_t row = version->rows[rs.applying[k]];
+        if (row < rule_rows::capacity) {
+            rule_counters& c = metrics_.rules.rows[row];
+            if (ec) {
+                c.errors.add();
+            } else if (d.allowed) {
+                c.allowed.add();
+            } else if (r.shadow) {
+                c.shadow_rejected.add();
+            } else {
+                c.rejected.add();
+            }
         }
         if (r.shadow) continue;
         if (first == none) first = k;
@@ -530,17 +539,12 @@ shard::shard(const config& cfg, const resp::script& script, unsigned index,
       redis_{ctx_.get_executor(), redis_config(cfg)},
       upstream_{make_upstream(ctx_, cfg)},
       limiter_{redis_, script, policy_of(cfg)},
-      rules_{rules == nullptr ? nullptr
-                              : std::make_unique<rule_limiter>(
-                                    redis_, rules->decide, rules->give_back, rules->rules,
-                                    cfg.key_prefix, cfg.trusted, cfg.redis_timeout)},
-      handler_{cfg, limiter_, metrics_, upstream_.get(), rules_.get()},
+      cfg_{cfg},
+      served_{rules},
+      rules_{rules == nullptr ? nullptr : make_version(nullptr, rules->rules, 1)},
+      handler_{cfg, limiter_, metrics_, upstream_.get(), rules == nullptr ? nullptr : &rules_},
       control_{ctx_.get_executor()} {
     if (rules != nullptr) {
-        // The per-rule counters, by rule index: made now, only incremented once serving.
-        metrics_.rules = std::vector<rule_counters>(rules->rules.size());
-        for (std::size_t i = 0; i < rules->rules.size(); ++i)
-            metrics_.rules[i].name = rules->rules.rules()[i].name;
         redis_.preload(rules->decide);
         redis_.preload(rules->give_back);
     }
@@ -560,6 +564,26 @@ shard::shard(const config& cfg, const resp::script& script, unsigned index,
 }
 
 shard::~shard() = default;
+
+std::shared_ptr<rules_version> shard::make_version(std::shared_ptr<const rule_set> owned,
+                                                   const rule_set& set, std::uint64_t generation) {
+    auto v = std::make_shared<rules_version>(
+        std::move(owned), set, generation,
+        rule_limiter{redis_, served_->decide, served_->give_back, set, cfg_.key_prefix,
+                     cfg_.trusted, cfg_.redis_timeout});
+    v->rows.reserve(set.size());
+    for (const rule& r : set.rules())
+        v->rows.push_back(metrics_.rules.row_for(r.name));
+    return v;
+}
+
+void shard::install_rules(std::shared_ptr<const rule_set> rules, std::uint64_t generation) {
+    asio::post(ctx_, [this, rules = std::move(rules), generation]() mutable {
+        if (served_ == nullptr) return;
+        const rule_set& set = *rules;
+        rules_ = make_version(std::move(rules), set, generation);
+    });
+}
 
 asio::ip::tcp::endpoint shard::listen(const asio::ip::tcp::endpoint& at) {
     acceptor_.open(at.protocol());

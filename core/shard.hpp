@@ -37,6 +37,22 @@ struct served_rules {
     const resp::script& give_back;
 };
 
+// One version of the rules a shard serves: the set, its limiter over the shard's Redis
+// connection, and each rule's row of sluice_rule_decisions_total. A request holds the version it
+// started with until it is answered, so a reload never mixes two versions in one decision; the
+// old version goes when its last request does.
+struct rules_version {
+    rules_version(std::shared_ptr<const rule_set> owned, const rule_set& set, std::uint64_t gen,
+                  rule_limiter&& l)
+        : keep{std::move(owned)}, rules{set}, generation{gen}, limiter{std::move(l)} {}
+
+    std::shared_ptr<const rule_set> keep;  // null for the set the gateway owns
+    const rule_set& rules;
+    std::uint64_t generation;
+    rule_limiter limiter;
+    std::vector<std::size_t> rows;  // by rule index; rule_rows::capacity: not counted
+};
+
 // Answers the public listener's requests: identify the client, ask the limiter, write 200, the
 // --deny-status (429) or 503 exactly as CONTRACT.md says, as a forward-auth service too. One per
 // shard; called by every connection of the shard.
@@ -45,7 +61,8 @@ class gateway_handler {
     // With `upstream`, allowed requests are forwarded through it (--upstream). With `rules`
     // (--config), requests are decided by the rules that match them instead of `limiter`.
     gateway_handler(const config& cfg, sliding_log_limiter& limiter, shard_metrics& metrics,
-                    upstream_pool* upstream = nullptr, rule_limiter* rules = nullptr);
+                    upstream_pool* upstream = nullptr,
+                    const std::shared_ptr<rules_version>* rules = nullptr);
 
     asio::awaitable<void> handle(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res);
@@ -61,6 +78,7 @@ class gateway_handler {
     struct scratch {
         limiter_scratch limiter;
         rules_scratch rules;
+        std::uint64_t rules_generation = 0;  // the version `rules` is sized for; 0: none
         identity_buffer identity;
         char body[256];
         // RateLimit-Policy and RateLimit: a member per applying rule, ", " between them.
@@ -93,7 +111,8 @@ class gateway_handler {
     sliding_log_limiter& limiter_;
     shard_metrics& metrics_;
     upstream_pool* upstream_;
-    rule_limiter* rules_;
+    // The shard's current version, when it serves rules (read at each request's start).
+    const std::shared_ptr<rules_version>* rules_;
     client_identifier identifier_;
     std::vector<std::unique_ptr<scratch>> pool_;
     // The Date header changes once a second: formatted then, not per response.
@@ -133,7 +152,15 @@ class shard {
     upstream_view upstream_stats() const noexcept;
     const shard_metrics& metrics() const noexcept { return metrics_; }
 
+    // Thread-safe (posts to the shard's loop): from now on new requests are decided by `rules`,
+    // the `generation`th version; requests in flight finish with the version they started with.
+    // Only for a shard that serves rules.
+    void install_rules(std::shared_ptr<const rule_set> rules, std::uint64_t generation);
+
   private:
+    std::shared_ptr<rules_version> make_version(std::shared_ptr<const rule_set> owned,
+                                                const rule_set& set, std::uint64_t generation);
+
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(asio::ip::tcp::socket socket);
     asio::awaitable<void> drain(std::chrono::milliseconds grace);
@@ -146,7 +173,9 @@ class shard {
     shard_metrics metrics_;
     std::unique_ptr<upstream_pool> upstream_;
     sliding_log_limiter limiter_;
-    std::unique_ptr<rule_limiter> rules_;
+    const config& cfg_;
+    const served_rules* served_;
+    std::shared_ptr<rules_version> rules_;
     gateway_handler handler_;
     http::server_limits limits_;
     http::connection_control control_;

@@ -102,9 +102,10 @@ void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config
     loop.join();
     if (rules != nullptr) {
         // The rules decided: every request was counted by the header key's rule.
-        ASSERT_EQ(s.metrics().rules.size(), rules->rules.size());
-        EXPECT_EQ(s.metrics().rules[0].allowed.get() + s.metrics().rules[0].rejected.get(),
-                  static_cast<std::uint64_t>(ok.load() + limited.load()));
+        ASSERT_EQ(s.metrics().rules.count.load(), rules->rules.size());
+        EXPECT_EQ(
+            s.metrics().rules.rows[0].allowed.get() + s.metrics().rules.rows[0].rejected.get(),
+            static_cast<std::uint64_t>(ok.load() + limited.load()));
     }
     EXPECT_EQ(failures.load(), 0);
     EXPECT_GT(ok.load(), 0);
