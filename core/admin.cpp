@@ -1,8 +1,11 @@
 #include "core/admin.hpp"
 
 #include "core/admin_views.hpp"
+#include "core/client_key.hpp"
 #include "core/metrics.hpp"
 #include "core/shard.hpp"
+#include "resp/connection.hpp"
+#include "resp/script.hpp"
 
 namespace sluice::core {
 
@@ -53,6 +56,11 @@ asio::awaitable<void> admin_handler::handle(const http::request& req,
             std::to_string(config_.reloads_refused) + "\n";
         content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.set_body(body_);
+    } else if (path == "/quota") {
+        const std::size_t q = req.target.find('?');
+        co_await quota(q == std::string_view::npos ? std::string_view{} : req.target.substr(q + 1),
+                       res);
+        content_type = res.status() == 200 ? "application/json" : content_type;
     } else if (path == "/config") {
         body_.clear();
         append_config_json(body_, *config_.rules, config_.generation, config_.loaded_at_unix_ms,
@@ -62,10 +70,87 @@ asio::awaitable<void> admin_handler::handle(const http::request& req,
         res.set_body(body_);
     } else {
         res.set_status(404);
-        res.set_body("not found: try /healthz, /readyz, /metrics or /config\n");
+        res.set_body("not found: try /healthz, /readyz, /metrics, /config or /quota\n");
     }
     res.add_header("Content-Type", content_type);
     co_return;
+}
+
+namespace {
+
+// The key suffix of a rule's state (docs/algorithms.md).
+std::string_view state_suffix(algorithm a) noexcept {
+    switch (a) {
+        case algorithm::fixed_window:
+            return "fw";
+        case algorithm::sliding_window:
+            return "sw";
+        case algorithm::token_bucket:
+            return "tb";
+        case algorithm::sliding_log:
+        case algorithm::none:
+            break;
+    }
+    return "log";
+}
+
+}  // namespace
+
+asio::awaitable<void> admin_handler::quota(std::string_view query, http::response& res) {
+    std::string name, client;
+    if (!query_param(query, "rule", name) || !query_param(query, "key", client) || client.empty() ||
+        client.size() > max_identity || client.find_first_of("{}") != std::string::npos) {
+        res.set_status(400);
+        res.set_body(
+            "usage: /quota?rule=NAME&key=CLIENT, CLIENT the identity as sluice keys it "
+            "(ip:192.0.2.1, key:VALUE)\n");
+        co_return;
+    }
+    // The rules of this moment: a reload meanwhile does not change the answer's rule.
+    const std::shared_ptr<const rule_set> rules = config_.rules;
+    const rule* r = rules->find(name);
+    if (r == nullptr || r->algorithm == algorithm::none) {
+        res.set_status(404);
+        body_ = "no rule named \"" + name + "\" that keeps state\n";
+        res.set_body(body_);
+        co_return;
+    }
+    // The flags' rule keeps the keys it always had: {client}:log, {client}:default:<suffix>.
+    std::string key = quota_.key_prefix + "{" + client + "}";
+    if (quota_.rules_file || r->algorithm != algorithm::sliding_log) {
+        key += ":" + r->name;
+    }
+    key += ":";
+    key += state_suffix(r->algorithm);
+    resp::request req;
+    quota_.script.push(req, {key}, to_string(r->algorithm), std::int64_t{r->limit},
+                       std::int64_t{r->window.count()}, std::int64_t{r->burst});
+    // {{remaining, reset_ms}}: one rule asked.
+    std::int64_t values[2] = {0, 0};
+    int seen = 0;
+    bool bad = false;
+    auto reader = [&](const resp::node& n) {
+        if (n.depth == 0) {
+            bad = bad || n.data_type != resp::type::array || n.size != 1;
+        } else if (n.depth == 1) {
+            bad = bad || n.data_type != resp::type::array || n.size != 2;
+        } else if (n.data_type != resp::type::integer || seen >= 2) {
+            bad = true;
+        } else {
+            values[seen++] = std::stoll(std::string(n.value));
+        }
+    };
+    const std::error_code ec =
+        co_await quota_.redis.exec(quota_.script, req, reader, quota_.timeout);
+    if (ec || bad || seen != 2) {
+        res.set_status(503);
+        res.set_body("redis could not answer\n");
+        co_return;
+    }
+    body_.clear();
+    append_quota_json(body_, r->name, client, r->limit, values[0], values[1]);
+    body_ += '\n';
+    res.set_body(body_);
 }
 
 }  // namespace sluice::core

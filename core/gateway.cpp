@@ -23,6 +23,8 @@
 #include "fixed_window_lua.hpp"
 #include "give_back_lua.hpp"
 #include "http/server.hpp"
+#include "quota_lua.hpp"
+#include "resp/connection.hpp"
 #include "resp/script.hpp"
 #include "sliding_log_lua.hpp"
 #include "sliding_window_lua.hpp"
@@ -79,7 +81,10 @@ struct gateway::impl {
           script{std::string(script_for(cfg.algorithm))},
           rules{std::move(r)},
           decide{std::string(decide_lua)},
-          give_back{std::string(give_back_lua)} {
+          give_back{std::string(give_back_lua)},
+          quota_script{std::string(quota_lua)},
+          quota_redis{admin_ctx.get_executor(), resp::connection_config::from_url(cfg.redis)},
+          quota{quota_redis, quota_script, cfg.key_prefix, rules != nullptr, cfg.redis_timeout} {
         if (rules) served.emplace(served_rules{*rules, decide, give_back});
     }
 
@@ -97,6 +102,8 @@ struct gateway::impl {
         }
     }
 
+    // Declared first: the admin listener's I/O objects below belong to it.
+    asio::io_context admin_ctx{1};
     config cfg;
     resp::script script;
     // With --config: the rules and the scripts that decide them, shared by every shard.
@@ -104,13 +111,16 @@ struct gateway::impl {
     resp::script decide;
     resp::script give_back;
     std::optional<served_rules> served;
+    // /quota's own Redis connection, on the admin thread.
+    resp::script quota_script;
+    resp::connection quota_redis;
+    quota_source quota;
     // What /config shows; a reload replaces its rules (on this thread, the admin's).
     config_view view;
     asio::ip::tcp::endpoint listening_at;
     std::vector<std::unique_ptr<shard>> shards;
     std::vector<std::thread> threads;
 
-    asio::io_context admin_ctx{1};
     asio::ip::tcp::acceptor admin_acceptor{admin_ctx};
     std::unique_ptr<admin_handler> admin;
     http::server_limits admin_limits;
@@ -135,7 +145,7 @@ gateway::gateway(config cfg, std::shared_ptr<const rule_set> rules)
     m.view.rules = m.rules ? m.rules : std::make_shared<const rule_set>(rules_from_flags(m.cfg));
     m.view.source = m.rules ? m.cfg.rules_file : "flags";
     m.view.loaded_at_unix_ms = unix_ms();
-    m.admin = std::make_unique<admin_handler>(m.shards, m.view);
+    m.admin = std::make_unique<admin_handler>(m.shards, m.view, m.quota);
     m.listening_at = listen_at;
 }
 
@@ -201,6 +211,7 @@ int gateway::run() {
         if (ec) return;
         std::error_code ignored;
         hangups.cancel(ignored);
+        m.quota_redis.stop();
         log_line(signo == SIGINT ? "sluice: shutdown begun (SIGINT)"
                                  : "sluice: shutdown begun (SIGTERM)");
         // Refuse new connections at once, everywhere; then let each shard drain on its own.
@@ -209,6 +220,7 @@ int gateway::run() {
         m.admin_acceptor.close(ignored);
         m.admin_control.stop();
     });
+    m.quota_redis.start();
     asio::co_spawn(m.admin_ctx, m.admin_accept_loop(), asio::detached);
 
     std::printf("sluice: listening on %s (%u shard%s)\n", text(m.listening_at).c_str(),

@@ -165,5 +165,75 @@ TEST(Reload, SighupEvery100MsUnderLoad) {
     EXPECT_EQ(gw.proc.stop(SIGTERM, 7s), 0);
 }
 
+// The number after `"name":` in a flat JSON object, or -1.
+long long json_number(const std::string& body, const std::string& name) {
+    const std::size_t at = body.find("\"" + name + "\":");
+    return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size() + 3));
+}
+
+TEST(Quota, ReadsWhatARuleHasLeftWithoutUsingIt) {
+    redis_server redis;
+    rules_file file{
+        "rules:\n"
+        "  - {name: login, limit: 5, window: 1m}\n"
+        "  - {name: bucket, algorithm: token-bucket, limit: 10, window: 1m, burst: 4}\n"};
+    sluice_gateway gw{redis.url(), {.flags = {"--threads", "1", "--config", file.path()}}};
+    ASSERT_TRUE(gw.wait_ready());
+    EXPECT_EQ(statuses(gw.port, 2), "200 200");
+    for (int i = 0; i < 2; ++i) {
+        const auto q = http_get(gw.admin, "/quota?rule=login&key=ip%3A127.0.0.1");
+        ASSERT_TRUE(q);
+        EXPECT_EQ(q->status, 200) << q->body;
+        EXPECT_EQ(q->header("content-type"), "application/json");
+        EXPECT_EQ(
+            q->body.rfind(R"({"rule":"login","key":"ip:127.0.0.1","limit":5,"remaining":3,)", 0),
+            0u)
+            << q->body;
+        EXPECT_GT(json_number(q->body, "reset_ms"), 0);
+    }
+    const auto b = http_get(gw.admin, "/quota?rule=bucket&key=ip:127.0.0.1");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(json_number(b->body, "remaining"), 2) << b->body;
+    // A client never seen has everything left.
+    const auto fresh = http_get(gw.admin, "/quota?rule=login&key=ip:192.0.2.9");
+    ASSERT_TRUE(fresh);
+    EXPECT_EQ(json_number(fresh->body, "remaining"), 5) << fresh->body;
+    EXPECT_EQ(json_number(fresh->body, "reset_ms"), 0) << fresh->body;
+    // The reads used nothing: the bucket still has the 2 it said, so 2 more pass (both rules
+    // apply to every request) and the third is refused.
+    EXPECT_EQ(statuses(gw.port, 3), "200 200 429");
+}
+
+TEST(Quota, TheFlagsRuleIsDefault) {
+    redis_server redis;
+    sluice_gateway gw{redis.url(), {.flags = {"--threads", "1", "--limit", "4"}}};
+    ASSERT_TRUE(gw.wait_ready());
+    EXPECT_EQ(statuses(gw.port, 1), "200");
+    const auto q = http_get(gw.admin, "/quota?rule=default&key=ip:127.0.0.1");
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->status, 200);
+    EXPECT_EQ(json_number(q->body, "remaining"), 3) << q->body;
+}
+
+TEST(Quota, BadQuestionsAndNoRedis) {
+    redis_server redis;
+    sluice_gateway gw{redis.url(), {.flags = {"--threads", "1"}}};
+    ASSERT_TRUE(gw.wait_ready());
+    for (const char* bad : {"/quota", "/quota?rule=default", "/quota?key=ip:1.2.3.4",
+                            "/quota?rule=default&key=", "/quota?rule=default&key=a%zz",
+                            "/quota?rule=default&key=x%7Dy"}) {
+        const auto r = http_get(gw.admin, bad);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << bad;
+    }
+    const auto unknown = http_get(gw.admin, "/quota?rule=nope&key=ip:1.2.3.4");
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 404);
+    redis.stop();
+    const auto down = http_get(gw.admin, "/quota?rule=default&key=ip:1.2.3.4");
+    ASSERT_TRUE(down);
+    EXPECT_EQ(down->status, 503);
+}
+
 }  // namespace
 }  // namespace sluice::test
