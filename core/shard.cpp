@@ -112,6 +112,49 @@ gateway_handler::gateway_handler(const config& cfg, sliding_log_limiter& limiter
       rules_{rules},
       identifier_{cfg.key, cfg.trusted} {}
 
+std::string_view gateway_handler::scratch::number(int slot, std::int64_t v) noexcept {
+    char* b = numbers[slot];
+    return {b, static_cast<std::size_t>(std::to_chars(b, b + sizeof numbers[slot], v).ptr - b)};
+}
+
+std::string_view gateway_handler::scratch::rejection_body(std::string_view rule, std::int64_t limit,
+                                                          std::chrono::milliseconds window,
+                                                          std::int64_t retry_after_ms) noexcept {
+    char* at = body;
+    char* const end = body + sizeof body;
+    auto put = [&](std::string_view t) {
+        std::memcpy(at, t.data(), t.size());
+        at += t.size();
+    };
+    auto num = [&](std::int64_t v) { at = std::to_chars(at, end, v).ptr; };
+    put(R"({"error":"too_many_requests",)");
+    if (!rule.empty()) {
+        put(R"("rule":")");
+        put(rule);
+        put(R"(",)");
+    }
+    put(R"("limit":)");
+    num(limit);
+    put(R"(,"window_ms":)");
+    num(window.count());
+    put(R"(,"retry_after_ms":)");
+    num(retry_after_ms);
+    put("}");
+    return {body, static_cast<std::size_t>(at - body)};
+}
+
+asio::awaitable<void> gateway_handler::relay_allowed(const http::request& req,
+                                                     const asio::ip::tcp::endpoint& peer,
+                                                     http::response& res,
+                                                     http::response_stream& out,
+                                                     http::request_body& body, scratch& s) {
+    res.clear();
+    res.add_header("Date", date());
+    for (std::size_t i = 0; i < s.extra_count; ++i)
+        res.add_header(s.extra[i].name, s.extra[i].value);
+    co_await proxy(req, peer, res, out, body, {s.extra.data(), s.extra_count});
+}
+
 std::unique_ptr<gateway_handler::scratch> gateway_handler::acquire() {
     if (pool_.empty()) {
         return std::make_unique<scratch>();
@@ -188,14 +231,8 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
     }
     auto s = acquire();
     s->extra_count = 0;
-    auto extra = [&](std::string_view name, std::string_view value) {
-        s->extra[s->extra_count++] = {name, value};
-    };
-    auto text = [&](int slot, std::int64_t v) {
-        char* b = s->numbers[slot];
-        return std::string_view{
-            b, static_cast<std::size_t>(std::to_chars(b, b + sizeof s->numbers[slot], v).ptr - b)};
-    };
+    auto extra = [&](std::string_view name, std::string_view value) { s->add_extra(name, value); };
+    auto text = [&](int slot, std::int64_t v) { return s->number(slot, v); };
 
     std::array<std::string_view, 8> forwarded;
     const std::size_t nforwarded = forwarded_for(req, forwarded);
@@ -280,29 +317,9 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
             res.add_header("RateLimit",
                            format_ratelimit(s->state, default_rule, std::int64_t{0}, retry_after));
         }
-        char* out = s->body;
-        char* end = s->body + sizeof s->body;
-        auto put = [&](std::string_view text) {
-            std::memcpy(out, text.data(), text.size());
-            out += text.size();
-        };
-        auto num = [&](std::int64_t v) { out = std::to_chars(out, end, v).ptr; };
-        put(R"({"error":"too_many_requests","limit":)");
-        num(cfg_.limit);
-        put(R"(,"window_ms":)");
-        num(cfg_.window.count());
-        put(R"(,"retry_after_ms":)");
-        num(d.retry_after_ms);
-        put("}");
-        res.set_body({s->body, static_cast<std::size_t>(out - s->body)});
+        res.set_body(s->rejection_body({}, cfg_.limit, cfg_.window, d.retry_after_ms));
     }
-    if (forward) {
-        res.clear();
-        res.add_header("Date", date());
-        for (std::size_t i = 0; i < s->extra_count; ++i)
-            res.add_header(s->extra[i].name, s->extra[i].value);
-        co_await proxy(req, peer, res, *out, *body, {s->extra.data(), s->extra_count});
-    }
+    if (forward) co_await relay_allowed(req, peer, res, *out, *body, *s);
     // The fields and the body may point into `s`: the server writes the head and copies the body
     // as soon as this coroutine returns, before any other coroutine of this loop runs and could
     // take `s` from the pool.
@@ -398,14 +415,8 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
     }
 
     s->extra_count = 0;
-    auto extra = [&](std::string_view name, std::string_view value) {
-        s->extra[s->extra_count++] = {name, value};
-    };
-    auto text = [&](int slot, std::int64_t v) {
-        char* b = s->numbers[slot];
-        return std::string_view{
-            b, static_cast<std::size_t>(std::to_chars(b, b + sizeof s->numbers[slot], v).ptr - b)};
-    };
+    auto extra = [&](std::string_view name, std::string_view value) { s->add_extra(name, value); };
+    auto text = [&](int slot, std::int64_t v) { return s->number(slot, v); };
     // One list member per rule the answer shows, ", " between them.
     auto list = [&](char* buffer, std::size_t capacity, auto member) {
         std::size_t used = 0;
@@ -499,31 +510,9 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
             res.add_header("RateLimit-Policy", policy());
             res.add_header("RateLimit", state());
         }
-        char* at = s->body;
-        char* end = s->body + sizeof s->body;
-        auto put = [&](std::string_view t) {
-            std::memcpy(at, t.data(), t.size());
-            at += t.size();
-        };
-        auto num = [&](std::int64_t v) { at = std::to_chars(at, end, v).ptr; };
-        put(R"({"error":"too_many_requests","rule":")");
-        put(r.name);
-        put(R"(","limit":)");
-        num(r.limit);
-        put(R"(,"window_ms":)");
-        num(r.window.count());
-        put(R"(,"retry_after_ms":)");
-        num(d.retry_after_ms);
-        put("}");
-        res.set_body({s->body, static_cast<std::size_t>(at - s->body)});
+        res.set_body(s->rejection_body(r.name, r.limit, r.window, d.retry_after_ms));
     }
-    if (forward) {
-        res.clear();
-        res.add_header("Date", date());
-        for (std::size_t i = 0; i < s->extra_count; ++i)
-            res.add_header(s->extra[i].name, s->extra[i].value);
-        co_await proxy(req, peer, res, *out, *body, {s->extra.data(), s->extra_count});
-    }
+    if (forward) co_await relay_allowed(req, peer, res, *out, *body, *s);
     // As in decide(): the fields and the body may point into `s` until the server has written
     // them, which it does before any other coroutine of this loop runs.
     release(std::move(s));

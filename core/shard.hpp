@@ -87,7 +87,24 @@ class gateway_handler {
         char numbers[3][24];                // X-RateLimit-* as text, for a relayed head
         std::array<http::header, 5> extra;  // the rate-limit fields of a relayed head
         std::size_t extra_count = 0;
+
+        // A rate-limit field for the relayed head.
+        void add_extra(std::string_view name, std::string_view value) noexcept {
+            extra[extra_count++] = {name, value};
+        }
+        // `v` as text in numbers[slot], valid as long as the scratch is.
+        std::string_view number(int slot, std::int64_t v) noexcept;
+        // The 429 body, with `rule` when a rules file decided (contract: "rule":"<name>").
+        std::string_view rejection_body(std::string_view rule, std::int64_t limit,
+                                        std::chrono::milliseconds window,
+                                        std::int64_t retry_after_ms) noexcept;
     };
+    // An allowed request: forwarded with the rate-limit fields the scratch holds, or, on a
+    // failure before the upstream's head, answered 502/504 in `res`.
+    asio::awaitable<void> relay_allowed(const http::request& req,
+                                        const asio::ip::tcp::endpoint& peer, http::response& res,
+                                        http::response_stream& out, http::request_body& body,
+                                        scratch& s);
     asio::awaitable<void> decide(const http::request& req, const asio::ip::tcp::endpoint& peer,
                                  http::response& res, http::response_stream* out,
                                  http::request_body* body);
