@@ -39,31 +39,6 @@ std::string url_of(const scripted_upstream& up, const std::string& prefix = {}) 
     return "http://127.0.0.1:" + std::to_string(up.port()) + prefix;
 }
 
-// Sends `request` on a new connection and reads until the server closes it (or 5 s pass).
-std::string exchange(unsigned short port, const std::string& request) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string out;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size())) {
-        const auto deadline = std::chrono::steady_clock::now() + 5s;
-        char buf[65536];
-        while (std::chrono::steady_clock::now() < deadline) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 100) <= 0) continue;
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    ::close(fd);
-    return out;
-}
-
 // The body of a chunked message, or "(bad chunking)".
 std::string dechunk(std::string_view body) {
     std::string out;

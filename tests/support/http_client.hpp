@@ -45,6 +45,10 @@ class http_client {
     bool fill();
 };
 
+// Sends raw `bytes` on a new connection and returns everything read until the server closes it
+// (or 5 s pass): for answers a framed client would not parse, or a connection's whole life.
+std::string exchange(unsigned short port, const std::string& bytes);
+
 // One GET on a fresh connection.
 std::optional<http_response> http_get(unsigned short port, const std::string& path,
                                       const std::string& headers = {});
