@@ -253,6 +253,18 @@ void apply(std::string_view flag, std::string_view value, config& cfg, seen_flag
             fail(flag, "an integer from 0 to " + std::to_string(max_upstream_max_idle), value);
         }
         cfg.upstream_max_idle = *n;
+    } else if (flag == "--batch-max") {
+        const auto n = value.size() <= 10 ? parse_unsigned<std::size_t>(value) : std::nullopt;
+        if (!n || *n < 1 || *n > max_batch_max) {
+            fail(flag, "an integer from 1 to " + std::to_string(max_batch_max), value);
+        }
+        cfg.batch_max = *n;
+    } else if (flag == "--blocked-cache-size") {
+        const auto n = value.size() <= 10 ? parse_unsigned<std::size_t>(value) : std::nullopt;
+        if (!n || *n > max_blocked_cache_size) {
+            fail(flag, "an integer from 0 to " + std::to_string(max_blocked_cache_size), value);
+        }
+        cfg.blocked_cache_size = *n;
     } else if (flag == "--upstream-idle-timeout") {
         cfg.upstream_idle_timeout = parse_positive_duration(flag, value);
     } else if (flag == "--max-body") {
@@ -295,6 +307,8 @@ constexpr std::string_view flags_with_value[] = {
     "--config",
     "--burst",
     "--check-config",
+    "--batch-max",
+    "--blocked-cache-size",
 };
 
 constexpr std::string_view flags_without_value[] = {"--forward-auth"};
@@ -470,6 +484,12 @@ std::string help_text() {
         "  --redis-timeout DURATION   how long a decision may wait for Redis (default 100ms)\n"
         "  --redis-failure allow|deny when Redis cannot decide in time: serve the request, or\n"
         "                             answer 503 (default allow)\n"
+        "  --batch-max N              most limiter checks per Redis call: the checks of\n"
+        "                             one event-loop turn go in one script call, 1-256;\n"
+        "                             1 sends each on its own (default 64)\n"
+        "  --blocked-cache-size N     clients each shard remembers as rejected until a\n"
+        "                             known time, answered 429 without Redis until then;\n"
+        "                             0 turns the cache off (default 4096)\n"
         "  --redis-poll DURATION      poll for Redis's reply this long before sleeping: CPU\n"
         "                             for latency; 0 never polls (default 50us, at most 10ms)\n"
         "  --key-prefix STR           prefix of every Redis key written (default sluice:)\n"

@@ -86,6 +86,11 @@ struct config {
     // How long a shard polls for Redis's reply before it sleeps (resp::connection_config::
     // poll_budget); zero never polls.
     std::chrono::microseconds redis_poll{50};
+    // The most checks one Redis call of core/decide.lua carries (core/batcher.hpp); 1 sends each
+    // check in a call of its own.
+    std::size_t batch_max = 64;
+    // Entries of each shard's blocked-client cache (core/blocked_cache.hpp); 0 is off.
+    std::size_t blocked_cache_size = 4096;
     // May be empty (a Redis database of its own needs no prefix); never holds '{' or '}', which
     // would move the Redis Cluster hash tag off the client identity.
     std::string key_prefix = "sluice:";
@@ -139,6 +144,9 @@ inline constexpr unsigned max_threads = 1024;
 // Past this, polling costs far more CPU than the sleep it saves could.
 inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
+inline constexpr std::size_t max_batch_max = 256;  // core/batch.hpp's max_batch_checks
+// 144 bytes an entry: about 150 MB per shard at most.
+inline constexpr std::size_t max_blocked_cache_size = 1 << 20;
 // Every idle connection holds a descriptor and an ephemeral port toward one upstream address, of
 // which there are fewer than this.
 inline constexpr std::size_t max_upstream_max_idle = 65'535;

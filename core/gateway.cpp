@@ -20,15 +20,11 @@
 #include "core/rules_file.hpp"
 #include "core/shard.hpp"
 #include "decide_lua.hpp"
-#include "fixed_window_lua.hpp"
 #include "give_back_lua.hpp"
 #include "http/server.hpp"
 #include "quota_lua.hpp"
 #include "resp/connection.hpp"
 #include "resp/script.hpp"
-#include "sliding_log_lua.hpp"
-#include "sliding_window_lua.hpp"
-#include "token_bucket_lua.hpp"
 
 namespace sluice::core {
 
@@ -51,22 +47,6 @@ std::string text(const asio::ip::tcp::endpoint& ep) {
     return host + ":" + std::to_string(ep.port());
 }
 
-// The script of the rule the flags make (none never calls one; it loads the sliding log).
-std::string_view script_for(algorithm a) noexcept {
-    switch (a) {
-        case algorithm::fixed_window:
-            return fixed_window_lua;
-        case algorithm::sliding_window:
-            return sliding_window_lua;
-        case algorithm::token_bucket:
-            return token_bucket_lua;
-        case algorithm::sliding_log:
-        case algorithm::none:
-            break;
-    }
-    return sliding_log_lua;
-}
-
 std::int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -78,15 +58,12 @@ std::int64_t unix_ms() {
 struct gateway::impl {
     impl(config c, std::shared_ptr<const rule_set> r)
         : cfg{std::move(c)},
-          script{std::string(script_for(cfg.algorithm))},
           rules{std::move(r)},
           decide{std::string(decide_lua)},
           give_back{std::string(give_back_lua)},
           quota_script{std::string(quota_lua)},
           quota_redis{admin_ctx.get_executor(), resp::connection_config::from_url(cfg.redis)},
-          quota{quota_redis, quota_script, cfg.key_prefix, rules != nullptr, cfg.redis_timeout} {
-        if (rules) served.emplace(served_rules{*rules, decide, give_back});
-    }
+          quota{quota_redis, quota_script, cfg.key_prefix, rules != nullptr, cfg.redis_timeout} {}
 
     asio::awaitable<void> admin_accept_loop() {
         while (admin_acceptor.is_open()) {
@@ -105,12 +82,12 @@ struct gateway::impl {
     // Declared first: the admin listener's I/O objects below belong to it.
     asio::io_context admin_ctx{1};
     config cfg;
-    resp::script script;
-    // With --config: the rules and the scripts that decide them, shared by every shard.
+    // With --config: the rules, shared by every shard.
     std::shared_ptr<const rule_set> rules;
+    // Every shard's batches run decide.lua; a rejection across identities, give_back.lua.
     resp::script decide;
     resp::script give_back;
-    std::optional<served_rules> served;
+    limiter_scripts scripts{decide, give_back};
     // /quota's own Redis connection, on the admin thread.
     resp::script quota_script;
     resp::connection quota_redis;
@@ -132,8 +109,7 @@ gateway::gateway(config cfg, std::shared_ptr<const rule_set> rules)
     auto& m = *impl_;
     auto listen_at = resolve(m.admin_ctx, m.cfg.listen);
     for (unsigned i = 0; i < m.cfg.threads; ++i) {
-        m.shards.push_back(
-            std::make_unique<shard>(m.cfg, m.script, i, m.served ? &*m.served : nullptr));
+        m.shards.push_back(std::make_unique<shard>(m.cfg, m.scripts, i, m.rules.get()));
         // With port 0 the first shard's kernel-chosen port is the one all shards share.
         listen_at = m.shards.back()->listen(listen_at);
     }

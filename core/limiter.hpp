@@ -7,24 +7,24 @@
 #include <string_view>
 #include <system_error>
 
-#include "resp/serializer.hpp"
-
-namespace sluice::resp {
-class connection;
-class script;
-}  // namespace sluice::resp
+#include "core/batch.hpp"
+#include "core/blocked_cache.hpp"
+#include "core/config.hpp"
 
 namespace sluice::core {
 
+class batcher;
+struct shard_metrics;
+
 struct limit_policy {
+    core::algorithm algorithm = core::algorithm::sliding_log;
     std::int64_t limit = 5;
     std::chrono::milliseconds window{10'000};
     std::string key_prefix = "sluice:";
-    std::chrono::milliseconds redis_timeout{100};
     // After the client's hash tag: ":log" for the sliding log, ":<rule>:<suffix>" for the other
     // algorithms (docs/algorithms.md).
     std::string key_suffix = ":log";
-    // token-bucket's capacity; 0 sends only limit and window, all the other scripts read.
+    // token-bucket's capacity; 0: the limit.
     std::int64_t burst = 0;
 };
 
@@ -34,27 +34,29 @@ struct decision {
     std::int64_t remaining = 0;       // requests left in the window after this one
     std::int64_t reset_ms = 0;        // until the oldest counted request leaves the window
     std::int64_t retry_after_ms = 0;  // rejected: until a request could be allowed
+    bool cached = false;              // rejected by the blocked-client cache, without Redis
 };
 
 // What one caller (an HTTP connection) keeps between its requests so that deciding does not
-// allocate once warm: the Redis key and the serialized EVALSHA are rebuilt in place each time.
+// allocate once warm: the Redis key is rebuilt in place each time.
 struct limiter_scratch {
-    resp::request request;
     std::string key;
+    rule_decision answer;
 };
 
-// The sliding-window log (core/sliding_log.lua) over one shard's Redis connection.
+// The rule the flags make (--limit, --window, --algorithm, --key), decided through the shard's
+// batcher: one check of one key per request, in the batch of its loop turn.
 //
-// The whole decision is one EVALSHA: the script trims the log, counts, records and sets the TTL
-// atomically inside Redis, so concurrent gateways never race between "count" and "add". Calls
-// from all of a shard's connections share the shard's pipeline, so a busy shard sends many
-// decisions per write.
+// A client Redis rejected until T is remembered in the shard's blocked-client cache, and its
+// requests before T are answered from there, with the same fields, counting down.
 class sliding_log_limiter {
   public:
-    sliding_log_limiter(resp::connection& redis, const resp::script& script, limit_policy policy);
+    // `cache` may be disabled (capacity 0); all must outlive the limiter.
+    sliding_log_limiter(batcher& b, limit_policy policy, blocked_cache& cache,
+                        shard_metrics& metrics);
 
     // Decides for `client` (the identity, e.g. "ip:192.0.2.1"). An error means Redis could not
-    // decide: not connected, no answer within the policy's timeout, or an unusable reply.
+    // decide: not connected, no answer within --redis-timeout, or an unusable reply.
     asio::awaitable<std::error_code> check(std::string_view client, limiter_scratch& scratch,
                                            decision& out);
 
@@ -66,12 +68,23 @@ class sliding_log_limiter {
     const limit_policy& policy() const noexcept { return policy_; }
 
   private:
-    resp::connection& redis_;
-    const resp::script& script_;
+    batcher& batcher_;
     limit_policy policy_;
+    batch_rule rule_;
+    blocked_cache& cache_;
+    shard_metrics& metrics_;
 };
 
-// The script's reply does not have the shape {allowed, remaining, reset_ms, retry_after_ms}.
+// The script's reply does not have the shape core/decide.lua returns.
 std::error_code bad_reply_error() noexcept;
+
+// Remembers, when Redis rejected a key for long enough, that it is blocked (rejection of a batch
+// sent at `sent`); counts the insert and any eviction in `metrics`.
+void remember_blocked(blocked_cache& cache, std::string_view key, const rule_decision& d,
+                      blocked_cache::clock::time_point sent, shard_metrics& metrics) noexcept;
+
+// A rejection answered from the cache at `now`: what Redis said, counted down.
+rule_decision from_blocked(const blocked_cache::entry& e,
+                           blocked_cache::clock::time_point now) noexcept;
 
 }  // namespace sluice::core

@@ -191,7 +191,7 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
         line(out, (base + "_count").c_str(), "", cumulative);
     };
     histogram("sluice_decision_duration_seconds",
-              "Time from a request's arrival at the limiter to its decision.",
+              "Time from a batch's write to Redis to its reply, once per check in it.",
               &shard_metrics::decision_latency);
     histogram("sluice_upstream_duration_seconds",
               "Time from a forwarded request's first byte to the upstream's response head.",
@@ -205,6 +205,53 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
             line(out, name, l, get(redis[i]));
         }
     };
+    // The multiplexing of the design at work, per shard: how many requests each loop turn and
+    // each Redis call carries.
+    auto per_shard_metric = [&](const char* name, const char* type, const char* help, auto get) {
+        header(out, name, type, help);
+        for (std::size_t i = 0; i < shards.size(); ++i) {
+            char l[32];
+            std::snprintf(l, sizeof l, "{shard=\"%zu\"}", i);
+            line(out, name, l, get(*shards[i]));
+        }
+    };
+    per_shard_metric(
+        "sluice_loop_turns_total", "counter",
+        "Turns of the shard's event loop (a wait for events, then every handler that became "
+        "ready) in which requests were decided by Redis.",
+        [](const shard_metrics& m) { return m.loop_turns.get(); });
+    header(out, "sluice_redis_batch_checks", "histogram",
+           "Limiter checks per Redis call: the checks of one loop turn go in one script call.");
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        std::uint64_t cumulative = 0;
+        char l[64];
+        for (std::size_t b = 0; b <= batch_size_buckets.size(); ++b) {
+            cumulative += shards[i]->batch_sizes[b].get();
+            if (b < batch_size_buckets.size()) {
+                std::snprintf(l, sizeof l, "{shard=\"%zu\",le=\"%llu\"}", i,
+                              static_cast<unsigned long long>(batch_size_buckets[b]));
+            } else {
+                std::snprintf(l, sizeof l, "{shard=\"%zu\",le=\"+Inf\"}", i);
+            }
+            line(out, "sluice_redis_batch_checks_bucket", l, cumulative);
+        }
+        std::snprintf(l, sizeof l, "{shard=\"%zu\"}", i);
+        line(out, "sluice_redis_batch_checks_sum", l, shards[i]->batch_checks.get());
+        line(out, "sluice_redis_batch_checks_count", l, cumulative);
+    }
+    per_shard_metric(
+        "sluice_redis_batches_in_flight", "gauge", "Redis batches sent and not yet answered.",
+        [](const shard_metrics& m) { return m.batches_in_flight.load(std::memory_order_relaxed); });
+    per_shard_metric("sluice_blocked_cache_hits_total", "counter",
+                     "Requests rejected by the blocked-client cache, without a Redis call.",
+                     [](const shard_metrics& m) { return m.blocked_hits.get(); });
+    per_shard_metric("sluice_blocked_cache_inserts_total", "counter",
+                     "Clients the blocked-client cache learned from Redis's rejections.",
+                     [](const shard_metrics& m) { return m.blocked_inserts.get(); });
+    per_shard_metric("sluice_blocked_cache_evictions_total", "counter",
+                     "Blocked clients the cache dropped, still blocked, to make room.",
+                     [](const shard_metrics& m) { return m.blocked_evictions.get(); });
+
     // The kernel spreads connections over the shards' SO_REUSEPORT listeners by a hash: how even
     // the spread is under real traffic is measured here, not assumed.
     header(out, "sluice_shard_connections_total", "counter",

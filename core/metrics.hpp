@@ -23,13 +23,14 @@ inline constexpr std::array<std::uint64_t, 14> latency_buckets_us = {
 
 class latency_histogram {
   public:
-    void observe(std::chrono::nanoseconds d) noexcept {
+    // `n` observations of `d`: a batch's latency is each of its decisions'.
+    void observe(std::chrono::nanoseconds d, std::uint64_t n = 1) noexcept {
         auto us = static_cast<std::uint64_t>(d.count() / 1000);
         std::size_t i = 0;
         while (i < latency_buckets_us.size() && us > latency_buckets_us[i])
             ++i;
-        buckets_[i].add();
-        sum_us_.add(us);
+        buckets_[i].add(n);
+        sum_us_.add(us * n);
     }
     // Per-bucket (not cumulative) counts; the last is +Inf.
     std::uint64_t bucket(std::size_t i) const noexcept { return buckets_[i].get(); }
@@ -39,6 +40,10 @@ class latency_histogram {
     std::array<counter, latency_buckets_us.size() + 1> buckets_;
     counter sum_us_;
 };
+
+// Checks per Redis batch (upper bounds, `le`): 1 is a batch of one, 256 the --batch-max ceiling.
+inline constexpr std::array<std::uint64_t, 9> batch_size_buckets = {1,  2,  4,   8,  16,
+                                                                    32, 64, 128, 256};
 
 // One rule's decisions (sluice_rule_decisions_total): every request it applied to counts once.
 // A row is named once, by the shard's thread, before it is published (rule_rows::count); the
@@ -92,6 +97,24 @@ struct shard_metrics {
     counter connections_opened;
     counter connections_closed;
     latency_histogram decision_latency;
+    // The event loop at work: its turns (a wait for events, then every handler that became
+    // ready) that sent limiter checks, the Redis batches by checks, the batches awaiting their
+    // reply, and the requests the blocked-client cache answered without Redis.
+    counter loop_turns;
+    std::array<counter, batch_size_buckets.size() + 1> batch_sizes;  // per bucket, last +Inf
+    counter batch_checks;                                            // the histogram's sum
+    std::atomic<std::uint64_t> batches_in_flight{0};                 // a gauge, one writer
+    counter blocked_hits;
+    counter blocked_inserts;
+    counter blocked_evictions;  // a live entry dropped for a newer one
+
+    void observe_batch(std::size_t checks) noexcept {
+        std::size_t i = 0;
+        while (i < batch_size_buckets.size() && checks > batch_size_buckets[i])
+            ++i;
+        batch_sizes[i].add();
+        batch_checks.add(checks);
+    }
     // --upstream: answers relayed by status class (index: status / 100 - 1).
     std::array<counter, 5> upstream_responses;
     // Forwarded requests answered 502 and 504 by us, and relays broken off after their head.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/batcher.hpp"
 #include "core/limiter.hpp"
+#include "core/metrics.hpp"
 #include "resp/connection.hpp"
 #include "resp/script.hpp"
 
@@ -13,11 +15,8 @@ namespace {
 
 // rules_scratch::group_state: what is known of a group's call.
 enum state : std::uint8_t {
-    pending,   // no reply yet, or one being read
     allowed,   // every rule without shadow allowed: each rule's record is in its token
     rejected,  // a rule without shadow rejected: nothing recorded
-    noscript,  // Redis had forgotten decide.lua: nothing ran, the call is sent again
-    bad,       // an error reply or a reply of the wrong shape
     // After a rejection elsewhere: what this allowed group recorded is being given back.
     giving_back,
     give_back_noscript,
@@ -38,88 +37,6 @@ std::string_view suffix_of(algorithm a) noexcept {
     return ":log";
 }
 
-bool integer_of(const resp::node& n, std::int64_t& v) noexcept {
-    if (n.data_type != resp::type::integer) return false;
-    const char* end = n.value.data() + n.value.size();
-    auto [p, ec] = std::from_chars(n.value.data(), end, v);
-    return ec == std::errc{} && p == end;
-}
-
-// Reads decide.lua's replies, {allowed, {allowed, remaining, reset_ms, retry_after_ms, token}...},
-// one per group from `first` on, straight from the parser's nodes into the scratch.
-struct decide_reader {
-    rules_scratch& s;
-    std::size_t group;  // the reply being read; one before the first until its root arrives
-    std::size_t element = 0;
-    std::size_t field = 0;
-    std::size_t position = 0;
-
-    decide_reader(rules_scratch& scratch, std::size_t first) : s{scratch}, group{first - 1} {}
-
-    void operator()(const resp::node& n) {
-        if (n.depth == 0) {
-            ++group;
-            element = 0;
-            if (group >= s.groups) return;
-            std::uint8_t& st = s.group_state[group];
-            if (resp::is_error(n.data_type)) {
-                st = n.value.starts_with("NOSCRIPT") ? noscript : bad;
-                return;
-            }
-            const std::size_t members = s.group_begin[group + 1] - s.group_begin[group];
-            st = n.data_type == resp::type::array && n.size == members + 1 ? pending : bad;
-            return;
-        }
-        if (group >= s.groups) return;
-        std::uint8_t& st = s.group_state[group];
-        if (st == bad) return;
-        if (n.depth == 1) {
-            if (element == 0) {
-                std::int64_t v = 0;
-                st = !integer_of(n, v) ? bad : v == 1 ? allowed : rejected;
-            } else if (n.data_type != resp::type::array || n.size != 5) {
-                st = bad;
-            } else {
-                position = s.order[s.group_begin[group] + element - 1];
-                field = 0;
-            }
-            ++element;
-            return;
-        }
-        if (n.depth != 2 || element < 2) {
-            st = bad;
-            return;
-        }
-        rule_decision& d = s.decisions[position];
-        if (field == 4) {
-            if (n.data_type != resp::type::bulk_string &&
-                n.data_type != resp::type::simple_string) {
-                st = bad;
-            } else {
-                s.tokens[position].assign(n.value);
-            }
-        } else {
-            std::int64_t v = 0;
-            if (!integer_of(n, v)) st = bad;
-            switch (field) {
-                case 0:
-                    d.allowed = v == 1;
-                    break;
-                case 1:
-                    d.remaining = v;
-                    break;
-                case 2:
-                    d.reset_ms = v;
-                    break;
-                case 3:
-                    d.retry_after_ms = v;
-                    break;
-            }
-        }
-        ++field;
-    }
-};
-
 // Reads give_back.lua's replies for the groups in state giving_back, in order: only NOSCRIPT
 // matters (the call is then sent again); the units given back are not needed.
 struct give_back_reader {
@@ -139,17 +56,19 @@ struct give_back_reader {
 
 }  // namespace
 
-rule_limiter::rule_limiter(resp::connection& redis, const resp::script& decide,
-                           const resp::script& give_back, const rule_set& rules,
-                           std::string key_prefix, trusted_proxies trusted,
-                           std::chrono::milliseconds redis_timeout)
-    : redis_{redis},
-      decide_{decide},
+rule_limiter::rule_limiter(batcher& b, resp::connection& redis, const resp::script& give_back,
+                           const rule_set& rules, std::string key_prefix, trusted_proxies trusted,
+                           std::chrono::milliseconds redis_timeout, std::size_t blocked_cache_size,
+                           shard_metrics& metrics)
+    : batcher_{b},
+      redis_{redis},
       give_back_{give_back},
       rules_{rules},
       key_prefix_{std::move(key_prefix)},
       trusted_{std::move(trusted)},
-      timeout_{redis_timeout} {
+      timeout_{redis_timeout},
+      cache_{0},
+      metrics_{metrics} {
     for (const rule& r : rules_.rules()) {
         rule_text t;
         t.suffix = ":" + r.name + std::string(suffix_of(r.algorithm));
@@ -160,12 +79,14 @@ rule_limiter::rule_limiter(resp::connection& redis, const resp::script& decide,
                   std::to_string(r.cost),
                   r.shadow ? "1" : "0"};
         text_.push_back(std::move(t));
+        batch_rules_.emplace_back(r.algorithm, r.limit, r.window, r.burst, r.cost, r.shadow);
         std::uint32_t src = 0;
         while (src < identifiers_.size() && !(identifiers_[src].source() == r.key))
             ++src;
         if (src == identifiers_.size()) identifiers_.emplace_back(r.key, trusted_);
         source_of_rule_.push_back(src);
     }
+    if (identifiers_.size() == 1) cache_ = blocked_cache{blocked_cache_size};
 }
 
 void rule_limiter::prepare(rules_scratch& s) const {
@@ -215,22 +136,6 @@ void rule_limiter::group(rules_scratch& s) const noexcept {
         s.order[next[group_of[k]]++] = static_cast<std::uint8_t>(k);
 }
 
-void rule_limiter::push_decide(resp::request& req, const rules_scratch& s, std::size_t g) const {
-    const std::size_t begin = s.group_begin[g], end = s.group_begin[g + 1];
-    const std::size_t n = end - begin;
-    req.write_array_header(3 + n + 6 * n);
-    req.write_bulk("EVALSHA");
-    req.write_bulk(decide_.sha());
-    req.write_arg(n);
-    for (std::size_t j = begin; j < end; ++j)
-        req.write_bulk(s.keys[s.order[j]]);
-    for (std::size_t j = begin; j < end; ++j) {
-        for (const std::string& a : text_[s.applying[s.order[j]]].args)
-            req.write_bulk(a);
-    }
-    req.end_command();
-}
-
 void rule_limiter::push_give_back(resp::request& req, const rules_scratch& s, std::size_t g) const {
     const std::size_t begin = s.group_begin[g], end = s.group_begin[g + 1];
     const std::size_t n = end - begin;
@@ -250,6 +155,22 @@ void rule_limiter::push_give_back(resp::request& req, const rules_scratch& s, st
     req.end_command();
 }
 
+bool rule_limiter::answer_from_cache(rules_scratch& s, bool& ok) noexcept {
+    const auto now = blocked_cache::clock::now();
+    bool enforced = false;
+    for (std::size_t k = 0; k < s.count; ++k) {
+        const blocked_cache::entry* e = cache_.find(s.keys[k], now);
+        if (e == nullptr) return false;
+        s.decisions[k] = from_blocked(*e, now);
+        enforced = enforced || !rules_.rules()[s.applying[k]].shadow;
+    }
+    // Every rule would reject: the request is rejected if one of them is enforced, and allowed
+    // (recorded by none, as Redis would) if all are shadows.
+    ok = !enforced;
+    metrics_.blocked_hits.add();
+    return true;
+}
+
 asio::awaitable<std::error_code> rule_limiter::check(rules_scratch& s, bool& ok) {
     ok = false;
     for (std::size_t k = 0; k < s.count; ++k) {
@@ -257,27 +178,33 @@ asio::awaitable<std::error_code> rule_limiter::check(rules_scratch& s, bool& ok)
                                       text_[s.applying[k]].suffix);
         s.tokens[k].clear();
         s.decisions[k] = rule_decision{};
+        s.rule_of[k] = &batch_rules_[s.applying[k]];
     }
+    if (cache_.enabled() && answer_from_cache(s, ok)) co_return std::error_code{};
     group(s);
-    s.request.clear();
+    // Tokens only matter when one group may have to give back after another rejected.
+    const bool many = s.groups > 1;
     for (std::size_t g = 0; g < s.groups; ++g) {
-        s.group_state[g] = pending;
-        push_decide(s.request, s, g);
+        batch_check& c = s.checks[g];
+        c.count = s.group_begin[g + 1] - s.group_begin[g];
+        c.order = &s.order[s.group_begin[g]];
+        c.keys = s.keys.data();
+        c.rules = s.rule_of.data();
+        c.decisions = s.decisions.data();
+        c.tokens = many ? s.tokens.data() : nullptr;
     }
-    // Plain exec, not exec(script, ...): that one retries a request of one EVALSHA. A NOSCRIPT
-    // reaches the reader instead, and only that group is sent again, through the script-aware
-    // exec that loads it: a refused EVALSHA ran nothing, the other groups' replies stand.
-    decide_reader reader{s, 0};
-    std::error_code ec = co_await redis_.exec(s.request, reader, timeout_);
-    if (ec) co_return ec;
-    for (std::size_t g = 0; g < s.groups && !ec; ++g) {
-        if (s.group_state[g] != noscript) continue;
-        s.retry.clear();
-        push_decide(s.retry, s, g);
-        decide_reader again{s, g};
-        ec = co_await redis_.exec(decide_, s.retry, again, timeout_);
+    const batch_outcome outcome = co_await batcher_.decide({s.checks.data(), s.groups});
+    if (outcome.ec) co_return outcome.ec;
+    for (std::size_t g = 0; g < s.groups; ++g) {
+        if (s.checks[g].bad) co_return bad_reply_error();
+        s.group_state[g] = s.checks[g].allowed ? allowed : rejected;
     }
-    if (ec) co_return ec;
+    if (cache_.enabled()) {
+        for (std::size_t k = 0; k < s.count; ++k) {
+            if (!s.decisions[k].allowed)
+                remember_blocked(cache_, s.keys[k], s.decisions[k], outcome.sent, metrics_);
+        }
+    }
 
     bool all = true, any_recorded = false;
     for (std::size_t g = 0; g < s.groups; ++g) {

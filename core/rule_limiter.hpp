@@ -11,6 +11,8 @@
 #include <system_error>
 #include <vector>
 
+#include "core/batch.hpp"
+#include "core/blocked_cache.hpp"
 #include "core/client_key.hpp"
 #include "core/rules.hpp"
 #include "resp/serializer.hpp"
@@ -22,13 +24,8 @@ class script;
 
 namespace sluice::core {
 
-// One applying rule's answer (core/decide.lua's rule_i).
-struct rule_decision {
-    bool allowed = false;             // this rule allows the request (a shadow rule may not)
-    std::int64_t remaining = 0;       // units left after the request (without it if rejected)
-    std::int64_t reset_ms = 0;        // until the rule's state is empty again
-    std::int64_t retry_after_ms = 0;  // rejected: until the rule could allow it
-};
+class batcher;
+struct shard_metrics;
 
 // What one request in flight keeps while its rules are decided; pooled by the caller, so a warm
 // shard decides without allocating: every buffer keeps its capacity from one request to the next.
@@ -50,31 +47,39 @@ struct rules_scratch {
     std::array<std::uint8_t, max_applying_rules> order{};
     std::array<std::uint8_t, max_applying_rules + 1> group_begin{};
     std::size_t groups = 0;
-    std::array<std::uint8_t, max_applying_rules> group_state{};  // see rule_limiter.cpp
-    std::array<std::string, max_applying_rules> keys;            // by applying position
-    std::array<std::string, max_applying_rules> tokens;          // what each rule recorded
-    resp::request request;
+    std::array<std::uint8_t, max_applying_rules> group_state{};   // see rule_limiter.cpp
+    std::array<std::string, max_applying_rules> keys;             // by applying position
+    std::array<std::string, max_applying_rules> tokens;           // what each rule recorded
+    std::array<const batch_rule*, max_applying_rules> rule_of{};  // by applying position
+    std::array<batch_check, max_applying_rules> checks;           // by group
+    resp::request request;                                        // the give-back's
     resp::request retry;
 };
 
 // Decides every rule that applies to a request (README "Rules file"): all or nothing, also across
 // client identities.
 //
-// The applying rules are grouped by client identity. Each group is one core/decide.lua call,
-// atomic inside Redis, all or nothing among its rules; every group's call goes out in one
-// pipelined request, so a request costs one round trip whatever its rules. When a group rejects
-// the request (a rule without shadow) while others allowed and recorded it, a second round trip
-// sends core/give_back.lua for what they recorded, so that a rejected request is recorded by
-// none. Between the two, a concurrent request on those keys sees the rejected request counted
-// (never less than what was really served).
+// The applying rules are grouped by client identity. Each group is one check of the shard's
+// batch (core/batcher.hpp), atomic inside Redis, all or nothing among its rules; a request's
+// groups all go in one batch, so a request costs one round trip whatever its rules. When a group
+// rejects the request (a rule without shadow) while others allowed and recorded it, a second
+// round trip sends core/give_back.lua for what they recorded, so that a rejected request is
+// recorded by none. Between the two, a concurrent request on those keys sees the rejected
+// request counted (never less than what was really served).
 //
-// One per shard, over the shard's Redis connection.
+// When every rule of the set is keyed by the same client identity (so nothing is ever given
+// back), rejections are remembered in a blocked-client cache of the limiter's own, and a request
+// whose every applying rule is blocked is answered from it. With several identities a give-back
+// can free a slot before the time Redis announced, so the cache stays off.
+//
+// One per shard and rules version, over the shard's batcher.
 class rule_limiter {
   public:
     // `rules` and the scripts must outlive the limiter. Rules with algorithm none never apply.
-    rule_limiter(resp::connection& redis, const resp::script& decide, const resp::script& give_back,
+    rule_limiter(batcher& b, resp::connection& redis, const resp::script& give_back,
                  const rule_set& rules, std::string key_prefix, trusted_proxies trusted,
-                 std::chrono::milliseconds redis_timeout);
+                 std::chrono::milliseconds redis_timeout, std::size_t blocked_cache_size,
+                 shard_metrics& metrics);
 
     const rule_set& rules() const noexcept { return rules_; }
     const trusted_proxies& trusted() const noexcept { return trusted_; }
@@ -110,6 +115,8 @@ class rule_limiter {
     // unusable reply); what a group had recorded then stays.
     asio::awaitable<std::error_code> check(rules_scratch& s, bool& allowed);
 
+    bool caches_blocked() const noexcept { return cache_.enabled(); }
+
   private:
     struct rule_text {
         std::string suffix;  // ":<name>:<log|fw|sw|tb>"
@@ -120,17 +127,21 @@ class rule_limiter {
         return s.identity_of_source[source_of_rule_[s.applying[k]]];
     }
     void group(rules_scratch& s) const noexcept;
-    void push_decide(resp::request& req, const rules_scratch& s, std::size_t g) const;
+    // Every applying rule is blocked in the cache: decided from it, without Redis.
+    bool answer_from_cache(rules_scratch& s, bool& allowed) noexcept;
     void push_give_back(resp::request& req, const rules_scratch& s, std::size_t g) const;
 
+    batcher& batcher_;
     resp::connection& redis_;
-    const resp::script& decide_;
     const resp::script& give_back_;
     const rule_set& rules_;
     std::string key_prefix_;
     trusted_proxies trusted_;
     std::chrono::milliseconds timeout_;
     std::vector<rule_text> text_;
+    std::vector<batch_rule> batch_rules_;  // by rule index
+    blocked_cache cache_;
+    shard_metrics& metrics_;
     std::vector<client_identifier> identifiers_;  // one per distinct key source
     std::vector<std::uint32_t> source_of_rule_;
 };

@@ -68,10 +68,10 @@ std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config
 
 limit_policy policy_of(const config& cfg) {
     limit_policy p;
+    p.algorithm = cfg.algorithm;
     p.limit = cfg.limit;
     p.window = cfg.window;
     p.key_prefix = cfg.key_prefix;
-    p.redis_timeout = cfg.redis_timeout;
     // The rule the flags make is named "default"; the sliding log keeps the key it always had.
     switch (cfg.algorithm) {
         case algorithm::sliding_log:
@@ -249,9 +249,7 @@ asio::awaitable<void> gateway_handler::decide(const http::request& req,
     }
 
     decision d;
-    const auto t0 = std::chrono::steady_clock::now();
     std::error_code ec = co_await limiter_.check(client, s->limiter, d);
-    metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
 
     const bool legacy = sends_legacy(cfg_.headers);
     const bool ietf = sends_ietf(cfg_.headers);
@@ -377,9 +375,7 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
         to_ip(peer.address()), {forwarded.data(), nforwarded},
         [&](std::string_view name) { return req.header(name); }, rs);
     bool allowed = false;
-    const auto t0 = std::chrono::steady_clock::now();
     std::error_code ec = fits ? co_await limiter.check(rs, allowed) : bad_reply_error();
-    metrics_.decision_latency.observe(std::chrono::steady_clock::now() - t0);
 
     // Per rule: its counters; and the rules the answer describes (without shadow): the one with
     // the fewest remaining, and of those that rejected, the one with the longest retry.
@@ -521,27 +517,27 @@ asio::awaitable<void> gateway_handler::decide_rules(const http::request& req,
 // ---------------------------------------------------------------------------------------------
 // shard
 
-shard::shard(const config& cfg, const resp::script& script, unsigned index,
-             const served_rules* rules)
+shard::shard(const config& cfg, const limiter_scripts& scripts, unsigned index,
+             const rule_set* rules)
     : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
       upstream_{make_upstream(ctx_, cfg)},
-      limiter_{redis_, script, policy_of(cfg)},
       cfg_{cfg},
-      served_{rules},
-      rules_{rules == nullptr ? nullptr : make_version(nullptr, rules->rules, 1)},
+      scripts_{scripts},
+      batcher_{redis_, scripts.decide, cfg.batch_max, cfg.redis_timeout, metrics_},
+      blocked_{rules == nullptr ? cfg.blocked_cache_size : 0},
+      limiter_{batcher_, policy_of(cfg), blocked_, metrics_},
+      serves_rules_{rules != nullptr},
+      rules_{rules == nullptr ? nullptr : make_version(nullptr, *rules, 1)},
       handler_{cfg, limiter_, metrics_, upstream_.get(), rules == nullptr ? nullptr : &rules_},
       control_{ctx_.get_executor()} {
-    if (rules != nullptr) {
-        redis_.preload(rules->decide);
-        redis_.preload(rules->give_back);
-    }
+    redis_.preload(scripts.decide);
+    if (rules != nullptr) redis_.preload(scripts.give_back);
     limits_.parser.max_body_bytes = cfg.max_body;
     limits_.idle_timeout = cfg.idle_timeout;
     // A forwarded body passes through as it arrives; the built-in API reads it whole.
     limits_.parser.stream_bodies = cfg.upstream.has_value();
-    redis_.preload(script);
     // An operator watching the terminal must see when limiting is off, and when it is back.
     const bool v6 = cfg.redis.host.find(':') != std::string::npos;
     std::string address =
@@ -558,8 +554,8 @@ std::shared_ptr<rules_version> shard::make_version(std::shared_ptr<const rule_se
                                                    const rule_set& set, std::uint64_t generation) {
     auto v = std::make_shared<rules_version>(
         std::move(owned), set, generation,
-        rule_limiter{redis_, served_->decide, served_->give_back, set, cfg_.key_prefix,
-                     cfg_.trusted, cfg_.redis_timeout});
+        rule_limiter{batcher_, redis_, scripts_.give_back, set, cfg_.key_prefix, cfg_.trusted,
+                     cfg_.redis_timeout, cfg_.blocked_cache_size, metrics_});
     v->rows.reserve(set.size());
     for (const rule& r : set.rules())
         v->rows.push_back(metrics_.rules.row_for(r.name));
@@ -568,7 +564,7 @@ std::shared_ptr<rules_version> shard::make_version(std::shared_ptr<const rule_se
 
 void shard::install_rules(std::shared_ptr<const rule_set> rules, std::uint64_t generation) {
     asio::post(ctx_, [this, rules = std::move(rules), generation]() mutable {
-        if (served_ == nullptr) return;
+        if (!serves_rules_) return;
         const rule_set& set = *rules;
         rules_ = make_version(std::move(rules), set, generation);
     });

@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "core/batcher.hpp"
+#include "core/blocked_cache.hpp"
 #include "core/client_key.hpp"
 #include "core/config.hpp"
 #include "core/limiter.hpp"
@@ -29,10 +31,9 @@ namespace sluice::core {
 
 ip_address to_ip(const asio::ip::address& a) noexcept;
 
-// With --config: the rules every shard serves and the scripts that decide them; owned by the
-// gateway, outliving the shards.
-struct served_rules {
-    const rule_set& rules;
+// The scripts every shard runs (core/decide.lua for every batch, core/give_back.lua after a
+// rejection across client identities); owned by the gateway, outliving the shards.
+struct limiter_scripts {
     const resp::script& decide;
     const resp::script& give_back;
 };
@@ -145,8 +146,8 @@ class shard {
   public:
     // `index` names the shard in log lines and /metrics.
     // With `rules` (--config), requests are decided by them.
-    shard(const config& cfg, const resp::script& script, unsigned index = 0,
-          const served_rules* rules = nullptr);
+    shard(const config& cfg, const limiter_scripts& scripts, unsigned index = 0,
+          const rule_set* rules = nullptr);
     ~shard();
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
@@ -189,9 +190,12 @@ class shard {
     resp::connection redis_;
     shard_metrics metrics_;
     std::unique_ptr<upstream_pool> upstream_;
-    sliding_log_limiter limiter_;
     const config& cfg_;
-    const served_rules* served_;
+    limiter_scripts scripts_;
+    batcher batcher_;
+    blocked_cache blocked_;  // the flags' rule's; a rules version has its own
+    sliding_log_limiter limiter_;
+    bool serves_rules_;
     std::shared_ptr<rules_version> rules_;
     gateway_handler handler_;
     http::server_limits limits_;

@@ -58,51 +58,70 @@ local function oldest_in_window(key, from)
     return tonumber(first[2])
 end
 
--- Would `cost` units be allowed at `now`? Reads only. The plan holds the reply and what commit
--- writes.
+-- The score of the entry at `rank` (0 = oldest) of a trimmed log.
+local function score_at(key, rank)
+    return tonumber(redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')[2])
+end
+
+-- Would `cost` units be allowed at `now`? The plan holds the reply and what commit writes.
+--
+-- The log is trimmed first: entries at or before now - window have left the window, and no
+-- decision counts them, so removing them changes nothing any check, commit or quota sees (check
+-- stays free of visible writes, as core/decide.lua needs). After the trim the log holds exactly
+-- the counted entries: ZCARD counts them and rank 0 is the oldest, so the common decision costs
+-- ZREMRANGEBYSCORE, ZCARD and, when there is an entry, one ZRANGE (the allowed path's
+-- X-RateLimit-Reset, the rejected path's Retry-After).
 function sliding_log.check(key, now, limit, window_ms, burst, cost)
     local window_us = window_ms * 1000
-    local from = now - window_us
-    -- A unit is counted while now - arrival < window.
-    local count = redis.call('ZCOUNT', key, '(' .. int(from), '+inf')
-    local oldest = nil
-    if count > 0 then
-        oldest = oldest_in_window(key, from)
-    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window_us))
+    local count = redis.call('ZCARD', key)
     local plan = {now = now, window_ms = window_ms, cost = cost, count = count}
     if count + cost <= limit then
         plan.allowed = true
         plan.remaining = limit - count - cost
-        plan.reset_ms = ceil_ms((oldest or now) + window_us - now)
+        plan.reset_ms = count == 0 and window_ms or ceil_ms(score_at(key, 0) + window_us - now)
         plan.retry_ms = 0
         return plan
     end
     plan.allowed = false
     plan.remaining = 0
-    plan.reset_ms = oldest and ceil_ms(oldest + window_us - now) or 0
+    if count == 0 then
+        -- Only a cost above the limit gets here with an empty log: never allowed.
+        plan.reset_ms = 0
+        plan.retry_ms = window_ms
+        return plan
+    end
+    -- It fits once count + cost - limit entries have left: when the entry at that rank - 1 does.
+    -- Usually count == limit and cost == 1: the oldest, whose score is also the reset. A log can
+    -- hold more when the limit was lowered while it was live.
+    local pivot_rank = count + cost - limit - 1
+    local oldest = score_at(key, 0)
+    plan.reset_ms = ceil_ms(oldest + window_us - now)
     if cost > limit then
         plan.retry_ms = window_ms
         return plan
     end
-    -- It fits once count + cost - limit entries have left: when the entry at that index - 1
-    -- (0 = oldest) does. Usually count == limit and cost == 1, the oldest; a log can hold more
-    -- when the limit was lowered while it was live.
-    local pivot = redis.call('ZRANGEBYSCORE', key, '(' .. int(from), '+inf', 'WITHSCORES', 'LIMIT',
-                             count + cost - limit - 1, 1)
-    plan.retry_ms = math.max(1, ceil_ms(tonumber(pivot[2]) + window_us - now))
+    local pivot = pivot_rank == 0 and oldest or score_at(key, pivot_rank)
+    plan.retry_ms = math.max(1, ceil_ms(pivot + window_us - now))
     return plan
 end
 
 -- Records an allowed plan; returns what undo needs to take it back: the members, space-separated.
 function sliding_log.commit(key, plan)
     local now = plan.now
-    -- What is left after the trim is what check counted: every entry after now - window.
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - plan.window_ms * 1000))
     local count = plan.count
     -- Members must be unique, or two units in the same microsecond would be one entry and the
     -- second would go uncounted (the textbook "timestamp as member" bug). Within one microsecond
     -- `count` grows with every unit, so time plus count is unique; NX and the suffix loop guard
     -- against a clock that stepped back onto an older entry.
+    if plan.cost == 1 then
+        local member = int(now) .. '-' .. count
+        while redis.call('ZADD', key, 'NX', int(now), member) == 0 do
+            member = member .. '+'
+        end
+        redis.call('PEXPIREAT', key, int(math.ceil((now + plan.window_ms * 1000) / 1000)))
+        return member
+    end
     local members = {}
     for i = 0, plan.cost - 1 do
         local member = int(now) .. '-' .. (count + i)

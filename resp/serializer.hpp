@@ -39,6 +39,9 @@ class request {
     void write_array_header(std::size_t n);
     void write_bulk(std::string_view s);
     void end_command() noexcept { ++commands_; }
+    // Bytes already serialized as bulk strings (arguments prepared once and sent many times);
+    // the caller counts them in write_array_header.
+    void write_raw(std::string_view resp) { buf_.append(resp); }
 
     void write_arg(std::string_view s) { write_bulk(s); }
     void write_arg(const std::string& s) { write_bulk(s); }

@@ -108,6 +108,30 @@ TEST(Config, UpstreamPoolFlags) {
     EXPECT_EQ(parse({"--upstream-idle-timeout", "1ms"}).upstream_idle_timeout, milliseconds(1));
 }
 
+TEST(Config, BatchAndBlockedCacheFlags) {
+    const config d = parse({});
+    EXPECT_EQ(d.batch_max, 64u);
+    EXPECT_EQ(d.blocked_cache_size, 4096u);
+    EXPECT_EQ(parse({"--batch-max", "1"}).batch_max, 1u);
+    EXPECT_EQ(parse({"--batch-max=256"}).batch_max, 256u);
+    EXPECT_EQ(parse({"--blocked-cache-size", "0"}).blocked_cache_size, 0u);
+    EXPECT_EQ(parse({"--blocked-cache-size", "1048576"}).blocked_cache_size, 1u << 20);
+    for (const char* bad : {"", "0", "-1", "x", "257", "1.5", "99999999999"}) {
+        EXPECT_EQ(error_of({"--batch-max", bad}),
+                  std::string("sluice: --batch-max: expected an integer from 1 to 256, got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    for (const char* bad : {"", "-1", "x", "1048577", "4k"}) {
+        EXPECT_EQ(error_of({"--blocked-cache-size", bad}),
+                  std::string("sluice: --blocked-cache-size: expected an integer from 0 to "
+                              "1048576, got \"") +
+                      bad + "\"")
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--batch-max"}), "sluice: --batch-max: missing value");
+}
+
 TEST(Config, UpstreamPoolFlagErrors) {
     for (const char* bad : {"", "-1", "x", "1.5", "65536", "99999999999", "4k", " 1"}) {
         EXPECT_EQ(error_of({"--upstream-max-idle", bad}),
@@ -324,6 +348,8 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                              "--burst N",
                              "--config FILE",
                              "--check-config FILE",
+                             "--batch-max N",
+                             "--blocked-cache-size N",
                              "--help"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << flag;
     }

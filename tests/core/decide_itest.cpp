@@ -72,29 +72,55 @@ struct fixture {
         now = now / 60'000'000 * 60'000'000 + 20'000'000;
     }
 
+    // One check of `client` against `rules`, with tokens, alone in its batch.
     decision run(const std::string& client, const std::vector<rule_arg>& rules) {
-        std::vector<std::string> args = {"EVALSHA", decide, std::to_string(rules.size())};
-        for (const auto& r : rules)
-            args.push_back(r.key(client));
-        for (const auto& r : rules) {
-            args.insert(args.end(),
-                        {r.algorithm, std::to_string(r.limit), std::to_string(r.window_ms), "",
-                         std::to_string(r.cost), r.shadow ? "1" : "0"});
+        return run_batch({{client, rules}}).at(0);
+    }
+
+    // One batch: a check per (client, rules), in order, each with tokens. Every rule is named
+    // once in the batch's definitions.
+    std::vector<decision> run_batch(
+        const std::vector<std::pair<std::string, std::vector<rule_arg>>>& checks) {
+        std::vector<std::string> keys, defs, tail;
+        std::map<std::string, std::size_t> index;
+        std::size_t replies = 0;
+        for (const auto& [client, rules] : checks) {
+            tail.push_back(std::to_string(-static_cast<long long>(rules.size())));
+            for (const auto& r : rules) {
+                keys.push_back(r.key(client));
+                const std::string id = r.name + "/" + r.algorithm;
+                if (!index.count(id)) {
+                    index[id] = index.size() + 1;
+                    defs.insert(defs.end(),
+                                {r.algorithm, std::to_string(r.limit), std::to_string(r.window_ms),
+                                 "", std::to_string(r.cost), r.shadow ? "1" : "0"});
+                }
+                tail.push_back(std::to_string(index[id]));
+            }
+            replies += 1 + 5 * rules.size();
         }
+        std::vector<std::string> args = {"EVALSHA", decide, std::to_string(keys.size())};
+        args.insert(args.end(), keys.begin(), keys.end());
         args.push_back(std::to_string(now));
+        args.push_back(std::to_string(index.size()));
+        args.insert(args.end(), defs.begin(), defs.end());
+        args.insert(args.end(), tail.begin(), tail.end());
         auto reply = conn.call(args);
-        decision d;
-        if (reply.is_error() || reply.items.size() != rules.size() + 1) {
+        std::vector<decision> out(checks.size());
+        if (reply.is_error() || reply.items.size() != replies) {
             ADD_FAILURE() << "bad reply: " << reply.text;
-            return d;
+            return out;
         }
-        d.allowed = reply[0].integer() == 1;
-        for (std::size_t i = 1; i < reply.items.size(); ++i) {
-            const auto& r = reply[i];
-            d.rules.push_back(
-                {r[0].integer() == 1, r[1].integer(), r[2].integer(), r[3].integer(), r[4].text});
+        std::size_t at = 0;
+        for (std::size_t c = 0; c < checks.size(); ++c) {
+            out[c].allowed = reply[at++].integer() == 1;
+            for (std::size_t i = 0; i < checks[c].second.size(); ++i, at += 5) {
+                out[c].rules.push_back({reply[at].integer() == 1, reply[at + 1].integer(),
+                                        reply[at + 2].integer(), reply[at + 3].integer(),
+                                        reply[at + 4].text});
+            }
         }
-        return d;
+        return out;
     }
 
     // {remaining, reset_ms} per rule.
@@ -338,24 +364,73 @@ TEST(GiveBack, AcrossTwoCallsAndWhatAnObserverSeesInBetween) {
     }
 }
 
+// A batch runs its checks in order, each seeing the ones before: the same key twice counts
+// twice, another client has its own state, and a check without tokens gets 4 fields per rule.
+TEST(Decide, ABatchDecidesItsChecksInOrder) {
+    for (const auto& algorithm : algorithms) {
+        fixture f;
+        const rule_arg r{"r", algorithm, 2, 10'000};
+        auto d = f.run_batch({{"a", {r}}, {"a", {r}}, {"b", {r}}, {"a", {r}}});
+        EXPECT_TRUE(d[0].allowed) << algorithm;
+        EXPECT_EQ(d[0].rules.at(0).remaining, 1) << algorithm;
+        EXPECT_TRUE(d[1].allowed) << algorithm;
+        EXPECT_EQ(d[1].rules.at(0).remaining, 0) << algorithm;
+        EXPECT_TRUE(d[2].allowed) << algorithm;
+        EXPECT_EQ(d[2].rules.at(0).remaining, 1) << algorithm;
+        EXPECT_FALSE(d[3].allowed) << algorithm;
+        EXPECT_GT(d[3].rules.at(0).retry_ms, 0) << algorithm;
+    }
+    fixture f;
+    auto plain = f.conn.call({"EVALSHA", f.decide, "2", "test:{p}:r:log", "test:{q}:r:log",
+                              std::to_string(f.now), "1", "sliding-log", "5", "1000", "", "", "0",
+                              "1", "1", "1", "1"});
+    ASSERT_FALSE(plain.is_error()) << plain.text;
+    EXPECT_EQ(plain.integers(), (std::vector<i64>{1, 1, 4, 1000, 0, 1, 1, 4, 1000, 0}));
+}
+
 TEST(Decide, BadArgumentsAreErrors) {
     fixture f;
-    auto wrong_count =
-        f.conn.call({"EVALSHA", f.decide, "1", "test:{x}:a:log", "sliding-log", "5"});
-    EXPECT_TRUE(wrong_count.is_error());
-    auto unknown = f.conn.call(
-        {"EVALSHA", f.decide, "1", "test:{x}:a:log", "leaky-bucket", "5", "1000", "", "1", "0"});
+    auto truncated =
+        f.conn.call({"EVALSHA", f.decide, "1", "test:{x}:a:log", "", "1", "sliding-log", "5"});
+    EXPECT_TRUE(truncated.is_error());
+    auto unknown = f.conn.call({"EVALSHA", f.decide, "1", "test:{x}:a:log", "", "1", "leaky-bucket",
+                                "5", "1000", "", "1", "0", "1", "1"});
     EXPECT_TRUE(unknown.is_error());
     EXPECT_NE(unknown.text.find("leaky-bucket"), std::string::npos);
+    auto no_such_rule = f.conn.call({"EVALSHA", f.decide, "1", "test:{x}:a:log", "", "1",
+                                     "sliding-log", "5", "1000", "", "1", "0", "1", "2"});
+    EXPECT_TRUE(no_such_rule.is_error());
+    auto keys_left = f.conn.call({"EVALSHA", f.decide, "2", "test:{x}:a:log", "test:{y}:a:log", "",
+                                  "1", "sliding-log", "5", "1000", "", "1", "0", "1", "1"});
+    EXPECT_TRUE(keys_left.is_error());
     EXPECT_EQ(f.srv.cli({"DBSIZE"}), "0");
 }
 
-// The server's clock is used when the test-only argument is left out.
+// The server's clock is used when the test-only argument is empty.
 TEST(Decide, TheServerClockIsTheDefault) {
     fixture f;
-    auto d =
-        f.conn.call({"EVALSHA", f.decide, "2", "test:{c}:a:tb", "test:{c}:b:fw", "token-bucket",
-                     "3", "60000", "", "", "0", "fixed-window", "3", "60000", "", "", "0"});
+    auto d = f.conn.call({"EVALSHA",
+                          f.decide,
+                          "2",
+                          "test:{c}:a:tb",
+                          "test:{c}:b:fw",
+                          "",
+                          "2",
+                          "token-bucket",
+                          "3",
+                          "60000",
+                          "",
+                          "",
+                          "0",
+                          "fixed-window",
+                          "3",
+                          "60000",
+                          "",
+                          "",
+                          "0",
+                          "2",
+                          "1",
+                          "2"});
     ASSERT_FALSE(d.is_error()) << d.text;
     EXPECT_EQ(d[0].integer(), 1);
     auto pttl = std::stoll(f.srv.cli({"PTTL", "test:{c}:a:tb"}));

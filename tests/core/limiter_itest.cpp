@@ -13,11 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/batcher.hpp"
 #include "core/limiter.hpp"
+#include "core/metrics.hpp"
+#include "decide_lua.hpp"
 #include "resp/connection.hpp"
 #include "resp/error.hpp"
 #include "resp/script.hpp"
-#include "sliding_log_lua.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace sluice::core {
@@ -31,11 +33,24 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
     co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
 }
 
-// A connection to a private redis-server plus a limiter with `policy`, and a way to run a test
-// body on the event loop.
+// How the fixture's shard-like stack is set up: the batch bound, the blocked-client cache and the
+// Redis timeout of the gateway's flags.
+struct stack_options {
+    std::size_t batch_max = 64;
+    std::size_t cache_size = 4096;
+    std::chrono::milliseconds timeout = 2000ms;
+};
+
+// A connection to a private redis-server, a batcher and a limiter with `policy` over it, as a
+// shard has them, and a way to run a test body on the event loop.
 struct fixture {
-    explicit fixture(limit_policy policy)
-        : conn{ctx.get_executor(), config()}, limiter{conn, script, std::move(policy)} {}
+    explicit fixture(limit_policy policy, stack_options o = {})
+        : conn{ctx.get_executor(), config()},
+          batch{conn, script, o.batch_max, o.timeout, metrics},
+          cache{o.cache_size},
+          limiter{batch, std::move(policy), cache, metrics} {
+        conn.preload(script);
+    }
 
     resp::connection_config config() {
         resp::connection_config cfg;
@@ -76,10 +91,45 @@ struct fixture {
         co_return d;
     }
 
+    // `n` checks of `client` started in one turn of the loop; returns once all are decided.
+    asio::awaitable<void> burst(std::string_view client, int n, int& allowed, int& rejected) {
+        int done = 0;
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                ctx,
+                [&, client]() -> asio::awaitable<void> {
+                    auto d = co_await check(client);
+                    (d.allowed ? allowed : rejected)++;
+                    ++done;
+                },
+                asio::detached);
+        }
+        while (done < n)
+            co_await sleep_for(1ms);
+    }
+
+    // EVALSHA calls the server has run (INFO commandstats).
+    long long evalsha_calls() const {
+        const std::string info = srv.cli({"INFO", "commandstats"});
+        const auto at = info.find("cmdstat_evalsha:calls=");
+        if (at == std::string::npos) return 0;
+        return std::stoll(info.substr(at + 22));
+    }
+
+    std::uint64_t batches() const {
+        std::uint64_t n = 0;
+        for (const auto& b : metrics.batch_sizes)
+            n += b.get();
+        return n;
+    }
+
     test::redis_server srv;
     asio::io_context ctx;
-    resp::script script{std::string(sliding_log_lua)};
+    resp::script script{std::string(decide_lua)};
     resp::connection conn;
+    shard_metrics metrics;
+    batcher batch;
+    blocked_cache cache;
     sliding_log_limiter limiter;
 };
 
@@ -88,7 +138,6 @@ limit_policy policy(int limit, std::chrono::milliseconds window) {
     p.limit = limit;
     p.window = window;
     p.key_prefix = "test:";
-    p.redis_timeout = 2000ms;
     return p;
 }
 
@@ -129,24 +178,120 @@ TEST(SlidingLog, FiveAllowedThenRejectedWithHeadersValues) {
 // `limit` allowed. The textbook "timestamp as member" script would let more through.
 TEST(SlidingLog, ConcurrentRequestsInTheSameMillisecondAreAllCounted) {
     fixture f{policy(5, 10'000ms)};
-    int allowed = 0, rejected = 0, done = 0;
+    int allowed = 0, rejected = 0;
     f.run([&]() -> asio::awaitable<void> {
-        for (int i = 0; i < 60; ++i) {
-            asio::co_spawn(
-                f.ctx,
-                [&]() -> asio::awaitable<void> {
-                    auto d = co_await f.check("ip:198.51.100.7");
-                    (d.allowed ? allowed : rejected)++;
-                    ++done;
-                },
-                asio::detached);
-        }
-        while (done < 60)
-            co_await sleep_for(1ms);
+        co_await f.burst("ip:198.51.100.7", 60, allowed, rejected);
     });
     EXPECT_EQ(allowed, 5);
     EXPECT_EQ(rejected, 55);
     EXPECT_EQ(f.srv.cli({"ZCARD", "test:{ip:198.51.100.7}:log"}), "5");
+}
+
+// The checks of one loop turn are one script call: 60 checks, one batch, one EVALSHA, and inside
+// it the same key 60 times, each seeing the ones before.
+TEST(Batching, OneTurnsChecksAreOneScriptCall) {
+    fixture f{policy(5, 10'000ms)};
+    int allowed = 0, rejected = 0;
+    long long before = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        before = f.evalsha_calls();
+        co_await f.burst("same", 60, allowed, rejected);
+    });
+    EXPECT_EQ(allowed, 5);
+    EXPECT_EQ(rejected, 55);
+    EXPECT_EQ(f.evalsha_calls() - before, 1);
+    EXPECT_EQ(f.batches(), 1u);
+    EXPECT_EQ(f.metrics.batch_checks.get(), 60u);
+}
+
+// --batch-max bounds a batch: 60 checks at most 16 per call are 4 calls, in flight together.
+TEST(Batching, FullBatchesAreSealedAndSentSideBySide) {
+    fixture f{policy(100, 10'000ms), {.batch_max = 16}};
+    int allowed = 0, rejected = 0;
+    f.run([&]() -> asio::awaitable<void> { co_await f.burst("many", 60, allowed, rejected); });
+    EXPECT_EQ(allowed, 60);
+    EXPECT_EQ(f.batches(), 4u);
+    EXPECT_EQ(f.metrics.batch_sizes[4].get(), 4u);  // 16, 16, 16 and 12: le=16
+    EXPECT_EQ(f.metrics.batch_sizes[3].get(), 0u);
+    EXPECT_EQ(f.srv.cli({"ZCARD", "test:{many}:log"}), "60");
+}
+
+// --batch-max 1: every check is a call of its own, the unbatched baseline.
+TEST(Batching, BatchMaxOneIsOneCallPerCheck) {
+    fixture f{policy(5, 10'000ms), {.batch_max = 1, .cache_size = 0}};
+    int allowed = 0, rejected = 0;
+    long long before = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        before = f.evalsha_calls();
+        co_await f.burst("single", 20, allowed, rejected);
+    });
+    EXPECT_EQ(allowed, 5);
+    EXPECT_EQ(rejected, 15);
+    EXPECT_EQ(f.evalsha_calls() - before, 20);
+    EXPECT_EQ(f.batches(), 20u);
+}
+
+// A NOSCRIPT on a batch (the script cache flushed): the script is loaded and the whole batch sent
+// again; a refused EVALSHA ran nothing, so nothing is counted twice.
+TEST(Batching, NoscriptReloadsAndRetriesTheWholeBatch) {
+    fixture f{policy(5, 10'000ms)};
+    int allowed = 0, rejected = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        f.srv.cli({"SCRIPT", "FLUSH"});
+        co_await f.burst("flushed", 30, allowed, rejected);
+    });
+    EXPECT_EQ(allowed, 5);
+    EXPECT_EQ(rejected, 25);
+    EXPECT_EQ(f.batches(), 1u);
+    EXPECT_EQ(f.conn.stats().noscript_retries.get(), 1u);
+    EXPECT_EQ(f.srv.cli({"ZCARD", "test:{flushed}:log"}), "5");
+}
+
+// A rejected client is answered from the cache until Redis's retry time, counting down, with no
+// Redis call; then Redis decides again.
+TEST(BlockedCache, AnswersUntilTheRetryTimeWithoutRedis) {
+    fixture f{policy(2, 600ms)};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("blocked")).allowed);
+        EXPECT_TRUE((co_await f.check("blocked")).allowed);
+        auto first = co_await f.check("blocked");
+        EXPECT_FALSE(first.allowed);
+        EXPECT_FALSE(first.cached);
+        const long long calls = f.evalsha_calls();
+        co_await sleep_for(100ms);
+        auto cached = co_await f.check("blocked");
+        EXPECT_FALSE(cached.allowed);
+        EXPECT_TRUE(cached.cached);
+        EXPECT_EQ(cached.remaining, 0);
+        // Counting down: 100 ms less than Redis said, give or take the clock.
+        EXPECT_LE(cached.retry_after_ms, first.retry_after_ms - 90);
+        EXPECT_GE(cached.retry_after_ms, first.retry_after_ms - 130);
+        EXPECT_LE(cached.reset_ms, first.reset_ms - 90);
+        for (int i = 0; i < 50; ++i)
+            EXPECT_TRUE((co_await f.check("blocked")).cached);
+        EXPECT_EQ(f.evalsha_calls(), calls);
+        EXPECT_EQ(f.metrics.blocked_hits.get(), 51u);
+        EXPECT_EQ(f.metrics.blocked_inserts.get(), 1u);
+        // Past the retry time the oldest entry has left: Redis allows.
+        co_await sleep_for(std::chrono::milliseconds(cached.retry_after_ms + 20));
+        auto again = co_await f.check("blocked");
+        EXPECT_TRUE(again.allowed);
+        EXPECT_FALSE(again.cached);
+        EXPECT_EQ(f.evalsha_calls(), calls + 1);
+    });
+}
+
+// With the cache off every request asks Redis.
+TEST(BlockedCache, SizeZeroAsksRedisEveryTime) {
+    fixture f{policy(1, 10'000ms), {.cache_size = 0}};
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("nocache")).allowed);
+        const long long calls = f.evalsha_calls();
+        for (int i = 0; i < 10; ++i)
+            EXPECT_FALSE((co_await f.check("nocache")).cached);
+        EXPECT_EQ(f.evalsha_calls(), calls + 10);
+        EXPECT_EQ(f.metrics.blocked_hits.get(), 0u);
+    });
 }
 
 // The window slides: a request is allowed again exactly when the oldest leaves, not at a fixed
@@ -220,20 +365,6 @@ TEST(SlidingLog, LoweredLimitWaitsForEnoughEntriesToLeave) {
     });
 }
 
-// The scripts take a clock argument for tests (ARGV[5]); the gateway must never send it, or its own
-// clock would decide. Its EVALSHA is: EVALSHA, sha, 1, key, limit, window.
-TEST(SlidingLog, TheGatewaySendsNoClock) {
-    fixture f{policy(5, 10'000ms)};
-    f.run([&]() -> asio::awaitable<void> {
-        limiter_scratch scratch;
-        decision d;
-        EXPECT_FALSE(co_await f.limiter.check("ip:10.0.0.3", scratch, d));
-        std::string_view sent = scratch.request.payload();
-        EXPECT_TRUE(sent.starts_with("*6\r\n$7\r\nEVALSHA\r\n")) << sent;
-        EXPECT_TRUE(sent.ends_with("$1\r\n5\r\n$5\r\n10000\r\n")) << sent;
-    });
-}
-
 TEST(SlidingLog, RedisDownIsAnErrorNotADecision) {
     fixture f{policy(5, 10'000ms)};
     f.run([&]() -> asio::awaitable<void> {
@@ -248,9 +379,7 @@ TEST(SlidingLog, RedisDownIsAnErrorNotADecision) {
 }
 
 TEST(SlidingLog, SlowRedisIsATimeout) {
-    auto p = policy(5, 10'000ms);
-    p.redis_timeout = 100ms;
-    fixture f{p};
+    fixture f{policy(5, 10'000ms), {.timeout = 100ms}};
     f.run([&]() -> asio::awaitable<void> {
         EXPECT_TRUE((co_await f.check("x")).allowed);
         std::thread([&] { f.srv.cli({"DEBUG", "SLEEP", "0.4"}); }).detach();

@@ -19,7 +19,6 @@
 #include "decide_lua.hpp"
 #include "give_back_lua.hpp"
 #include "resp/script.hpp"
-#include "sliding_log_lua.hpp"
 #include "tests/support/allocations.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
@@ -35,13 +34,15 @@ using namespace std::chrono_literals;
 void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config cfg,
                                          const std::string& method = "GET",
                                          const std::string& body = "\r\n",
-                                         const served_rules* rules = nullptr) {
+                                         const rule_set* rules = nullptr) {
     cfg.redis.host = "127.0.0.1";
     cfg.redis.port = redis.port();
     cfg.key = *key_source::parse("header:X-Api-Key");
     cfg.limit = 3;
-    resp::script script{std::string(sliding_log_lua)};
-    shard s{cfg, script, 0, rules};
+    const resp::script decide{std::string(decide_lua)};
+    const resp::script give_back{std::string(give_back_lua)};
+    const limiter_scripts scripts{decide, give_back};
+    shard s{cfg, scripts, 0, rules};
     auto at = s.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     std::thread loop([&] {
         test::watch_this_thread();
@@ -102,7 +103,7 @@ void expect_warm_shard_does_not_allocate(const test::redis_server& redis, config
     loop.join();
     if (rules != nullptr) {
         // The rules decided: every request was counted by the header key's rule.
-        ASSERT_EQ(s.metrics().rules.count.load(), rules->rules.size());
+        ASSERT_EQ(s.metrics().rules.count.load(), rules->size());
         EXPECT_EQ(
             s.metrics().rules.rows[0].allowed.get() + s.metrics().rules.rows[0].rejected.get(),
             static_cast<std::uint64_t>(ok.load() + limited.load()));
@@ -125,7 +126,7 @@ TEST(ShardHotPath, WarmShardDecidesWithoutAllocating) {
     expect_warm_shard_does_not_allocate(redis, config{});
 }
 
-// With --config: rules of two client identities (two decide.lua calls pipelined per request), a
+// With --config: rules of two client identities (two checks of one batch per request), a
 // shadow rule, and a give-back whenever the header key's rule rejects what the ip rules allowed.
 TEST(ShardHotPath, WarmShardDecidesARulesFileWithoutAllocating) {
     test::redis_server redis;
@@ -135,10 +136,27 @@ TEST(ShardHotPath, WarmShardDecidesARulesFileWithoutAllocating) {
   - {name: trial, limit: 1, window: 1m, shadow: true}
 )",
                                        "alloc.yaml");
-    const resp::script decide{std::string(decide_lua)};
-    const resp::script give_back{std::string(give_back_lua)};
-    const served_rules served{rules, decide, give_back};
-    expect_warm_shard_does_not_allocate(redis, config{}, "GET", "\r\n", &served);
+    expect_warm_shard_does_not_allocate(redis, config{}, "GET", "\r\n", &rules);
+}
+
+// Rules of one client identity: the rules version's blocked-client cache answers the rejected.
+TEST(ShardHotPath, WarmShardAnswersBlockedRulesFromTheCacheWithoutAllocating) {
+    test::redis_server redis;
+    const rule_set rules = parse_rules(R"(rules:
+  - {name: per-key, key: "header:X-Api-Key", limit: 3, window: 10s}
+  - {name: trial, key: "header:X-Api-Key", limit: 1, window: 1m, shadow: true}
+)",
+                                       "alloc.yaml");
+    expect_warm_shard_does_not_allocate(redis, config{}, "GET", "\r\n", &rules);
+}
+
+// --batch-max 1 and no blocked-client cache: every check a script call of its own.
+TEST(ShardHotPath, WarmShardWithoutBatchesOrCacheDoesNotAllocate) {
+    test::redis_server redis;
+    config cfg;
+    cfg.batch_max = 1;
+    cfg.blocked_cache_size = 0;
+    expect_warm_shard_does_not_allocate(redis, cfg);
 }
 
 // With --upstream: the pooled upstream connections, the forwarded head and the relayed answer.

@@ -1,0 +1,122 @@
+#include "core/batcher.hpp"
+
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <optional>
+
+#include "resp/connection.hpp"
+#include "resp/script.hpp"
+
+namespace sluice::core {
+
+// One request waiting in a batch, kept in its own coroutine's frame.
+struct batcher::pending {
+    using resume_type = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+
+    std::span<batch_check> checks;
+    batch_outcome outcome;
+    std::optional<resume_type> resume;  // a follower's; the leader never suspends on it
+    pending* next = nullptr;
+};
+
+struct batcher::batch {
+    batch_encoder encoder;
+    resp::request request;
+    pending* first = nullptr;
+    pending* last = nullptr;
+};
+
+batcher::batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
+                 std::chrono::milliseconds timeout, shard_metrics& metrics)
+    : redis_{redis},
+      decide_{decide},
+      max_checks_{std::clamp<std::size_t>(max_checks, 1, max_batch_checks)},
+      timeout_{timeout},
+      metrics_{metrics} {}
+
+batcher::~batcher() = default;
+
+batcher::batch* batcher::acquire() {
+    if (free_.empty()) {
+        // Grows to the batches in flight at the shard's peak, then stays.
+        all_.push_back(std::make_unique<batch>());
+        return all_.back().get();
+    }
+    batch* b = free_.back();
+    free_.pop_back();
+    return b;
+}
+
+asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
+    pending me;
+    me.checks = checks;
+    const bool leader = open_ == nullptr || !open_->encoder.fits(checks, max_checks_);
+    if (leader) open_ = acquire();
+    batch& b = *open_;
+    for (batch_check& c : checks)
+        b.encoder.add(c);
+    if (b.last != nullptr) b.last->next = &me;
+    if (b.first == nullptr) b.first = &me;
+    b.last = &me;
+    if (b.encoder.checks() >= max_checks_) open_ = nullptr;  // sealed: the next check starts one
+    if (!turn_marked_) {
+        // Runs once everything ready in this turn has: counts the turn. Posted before the
+        // leader's own wake-up below, so it runs first.
+        turn_marked_ = true;
+        asio::post(co_await asio::this_coro::executor, [this] {
+            turn_marked_ = false;
+            metrics_.loop_turns.add();
+        });
+    }
+
+    if (!leader) {
+        co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+            [&me](pending::resume_type resume) { me.resume.emplace(std::move(resume)); },
+            asio::use_awaitable);
+        co_return me.outcome;
+    }
+    if (open_ == &b) {
+        // To the back of the loop's queue: the requests whose bytes arrived in this turn run
+        // first, and join.
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        if (open_ == &b) open_ = nullptr;
+    }
+    const batch_outcome outcome = co_await send(b);
+    // Resumed here, one after the other: each runs until it next waits (its answer written, or
+    // its next check made) and comes back. Its frame may be gone then, so `next` is read first.
+    for (pending* p = b.first; p != nullptr;) {
+        pending* const next = p->next;
+        p->outcome = outcome;
+        if (p != &me) {
+            auto resume = std::move(*p->resume);
+            p->resume.reset();
+            std::move(resume)();
+        }
+        p = next;
+    }
+    b.encoder.clear();
+    b.first = b.last = nullptr;
+    free_.push_back(&b);
+    co_return outcome;
+}
+
+asio::awaitable<batch_outcome> batcher::send(batch& b) {
+    b.encoder.encode(decide_, b.request);
+    metrics_.observe_batch(b.encoder.checks());
+    metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) + 1,
+                                     std::memory_order_relaxed);
+    batch_outcome outcome;
+    outcome.sent = std::chrono::steady_clock::now();
+    batch_reader reader{b.encoder.added()};
+    outcome.ec = co_await redis_.exec(decide_, b.request, reader, timeout_);
+    if (!outcome.ec) reader.finish();
+    metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) - 1,
+                                     std::memory_order_relaxed);
+    metrics_.decision_latency.observe(std::chrono::steady_clock::now() - outcome.sent,
+                                      b.encoder.checks());
+    co_return outcome;
+}
+
+}  // namespace sluice::core

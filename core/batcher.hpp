@@ -1,0 +1,78 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "core/batch.hpp"
+#include "core/metrics.hpp"
+
+namespace sluice::resp {
+class connection;
+class script;
+}  // namespace sluice::resp
+
+namespace sluice::core {
+
+// What a batch's reply means for the requests that were in it.
+struct batch_outcome {
+    // Redis could not decide (not connected, no reply in time): every check of the batch failed.
+    // Otherwise each check is decided, or marked bad when its part of the reply was unusable.
+    std::error_code ec;
+    // When the batch was written: Redis read its clock after this, so a wait Redis computed ends
+    // no earlier than sent + wait (what the blocked cache relies on).
+    std::chrono::steady_clock::time_point sent;
+};
+
+// Batches the limiter checks of one shard: every check made during one turn of the shard's event
+// loop goes to Redis in one call of core/decide.lua.
+//
+//   request A ──► decide() ─┐ first of the turn: the leader, yields to the end of the turn
+//   request B ──► decide() ─┤ joins A's batch, suspends
+//   request C ──► decide() ─┘ joins A's batch, suspends
+//                 end of turn: A sends one EVALSHA (keys A B C), awaits it, resumes B and C
+//
+// The leader is the first request's own coroutine, so a batch costs no task or frame of its own.
+// A full batch (--batch-max checks) is sealed and the next check starts another; several batches
+// may be in flight on the shard's pipelined connection. A NOSCRIPT reloads the script and sends
+// the whole batch again: a refused EVALSHA ran nothing.
+//
+// Not thread-safe: one per shard, on the shard's loop.
+class batcher {
+  public:
+    // max_checks 1 sends each check at once, in a call of its own: the unbatched baseline.
+    batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
+            std::chrono::milliseconds timeout, shard_metrics& metrics);
+    ~batcher();
+    batcher(const batcher&) = delete;
+    batcher& operator=(const batcher&) = delete;
+
+    // Decides one request's checks, all in one batch. The checks (and what they point to) must
+    // stay alive until it returns.
+    asio::awaitable<batch_outcome> decide(std::span<batch_check> checks);
+
+    std::size_t max_checks() const noexcept { return max_checks_; }
+
+  private:
+    struct pending;
+    struct batch;
+
+    batch* acquire();
+    asio::awaitable<batch_outcome> send(batch& b);
+
+    resp::connection& redis_;
+    const resp::script& decide_;
+    std::size_t max_checks_;
+    std::chrono::milliseconds timeout_;
+    shard_metrics& metrics_;
+    batch* open_ = nullptr;     // the batch this turn's checks join, if any
+    bool turn_marked_ = false;  // this turn is counted in loop_turns once it ends
+    std::vector<std::unique_ptr<batch>> all_;
+    std::vector<batch*> free_;
+};
+
+}  // namespace sluice::core
