@@ -8,7 +8,8 @@
 //
 // All connections are opened before the first request leaves, so `-c 6 -n 6` really sends six
 // requests at once. Each event-loop thread owns its connections and its statistics; the threads
-// share one atomic request counter and nothing else until the statistics are merged at the end.
+// share one atomic request counter (and with --key-seq one key counter) and nothing else until the
+// statistics are merged at the end.
 //
 // Every request gets exactly one answer: bytes that arrive with no request outstanding (a second
 // response, or anything after a complete one) are a protocol error, never taken as the answer
@@ -69,7 +70,7 @@ void rethrow(std::exception_ptr e) {
 // What every connection reads, plus the counter they share.
 struct plan {
     plan(const options& o, std::vector<tcp::resolver::results_type> e)
-        : opts(o), endpoints(std::move(e)) {}
+        : opts(o), endpoints(std::move(e)), key_seq(o.keys) {}
 
     const options& opts;
     const std::vector<tcp::resolver::results_type> endpoints;  // one per URL
@@ -78,6 +79,7 @@ struct plan {
     std::atomic<std::uint64_t> next_slot{0};
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> running{0};
+    key_sequence key_seq;  // --key-seq
 
     // The next request a connection may send, or nothing when the run is over. In an open loop
     // the answer is the moment the request is due; in a closed loop, now.
@@ -178,7 +180,9 @@ class connection {
     // One request and its response. The latency counts from `due` in an open loop, else from
     // the moment the request is sent.
     asio::awaitable<void> exchange(std::optional<steady::time_point> due) {
-        std::uint64_t key = plan_.opts.keys > 0 ? keys_.next() : 0;
+        std::uint64_t key = plan_.opts.keys == 0 ? 0
+                            : plan_.opts.key_seq ? plan_.key_seq.next()
+                                                 : keys_.next();
         std::string_view request = plan_.opts.keys > 0 ? writer_.with_key(key) : writer_.plain();
         // Before the first attempt: a retried request may have been decided on the first.
         const auto sent = steady::now();

@@ -256,6 +256,9 @@ options parse_options(std::span<const std::string_view> args) {
         } else if (flag == "--keys") {
             o.keys = positive_integer(flag, value(), std::numeric_limits<std::uint64_t>::max());
             have_keys = true;
+        } else if (flag == "--key-seq") {
+            if (inline_value) throw usage_error("--key-seq: takes no value");
+            o.key_seq = true;
         } else if (flag == "--key-header") {
             std::string_view name = value();
             if (!is_token(name)) fail(flag, "a header name", name);
@@ -284,6 +287,7 @@ options parse_options(std::span<const std::string_view> args) {
     if (have_requests && have_duration) throw usage_error("-n and -d exclude each other");
     if (have_keys && o.key_header.empty()) throw usage_error("--keys needs --key-header");
     if (!have_keys && !o.key_header.empty()) throw usage_error("--key-header needs --keys");
+    if (o.key_seq && !have_keys) throw usage_error("--key-seq needs --keys");
     if (tolerance && !o.verify) throw usage_error("--verify-tolerance needs --verify-limit");
     if (o.verify) {
         o.verify->tolerance = tolerance.value_or(default_verify_tolerance);
@@ -302,7 +306,7 @@ options parse_options(std::span<const std::string_view> args) {
 
 std::string_view usage() {
     return R"(usage: sluice-load URL [URL...] [-c CONNECTIONS] [-n REQUESTS | -d DURATION]
-                   [--rate R] [--keys K --key-header NAME] [--json]
+                   [--rate R] [--keys K --key-header NAME [--key-seq]] [--json]
                    [--expect CODE:COUNT[,CODE:COUNT...]]
                    [--verify-limit N/DURATION [--verify-tolerance DURATION]]
                    [--threads T] [--timeout DURATION]
@@ -320,6 +324,9 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
                         measured from that scheduled moment (default: closed loop)
   --keys K              each request carries a random key k0..k(K-1) ...
   --key-header NAME     ... in this header, e.g. --keys 1000 --key-header X-Api-Key
+  --key-seq             with --keys: request i of the run, counted across all connections,
+                        carries k(i mod K) instead of a random key, so -n K --keys K sends
+                        each key exactly once
   --json                print the report as one JSON object
   --expect CODE:COUNT   exit 1 unless the status counts are exactly these and nothing failed
   --verify-limit N/DURATION
