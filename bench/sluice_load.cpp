@@ -31,9 +31,11 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -379,6 +381,16 @@ void raise_fd_limit(std::size_t connections) {
 }
 
 int run(const options& opts) {
+    // Opened before the run so that a path that cannot be written costs nothing, not the run.
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> curve_file(nullptr, std::fclose);
+    if (!opts.percentiles.empty()) {
+        curve_file.reset(std::fopen(opts.percentiles.c_str(), "w"));
+        if (!curve_file) {
+            std::fprintf(stderr, "sluice-load: --percentiles: cannot write \"%s\": %s\n",
+                         opts.percentiles.c_str(), std::strerror(errno));
+            return 2;
+        }
+    }
     raise_fd_limit(opts.connections);
     asio::io_context resolve_ctx;
     tcp::resolver resolver(resolve_ctx);
@@ -497,8 +509,18 @@ int run(const options& opts) {
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
 
-    // Both checks are reported, and either fails the run.
     int status = 0;
+    if (curve_file) {
+        const std::string curve = format_percentiles(percentile_curve(total.latency));
+        bool written = std::fwrite(curve.data(), 1, curve.size(), curve_file.get()) == curve.size();
+        written = std::fclose(curve_file.release()) == 0 && written;
+        if (!written) {
+            std::fprintf(stderr, "sluice-load: --percentiles: cannot write \"%s\": %s\n",
+                         opts.percentiles.c_str(), std::strerror(errno));
+            status = 1;
+        }
+    }
+    // Both checks are reported, and either fails the run.
     if (opts.expect) {
         if (auto why = check_expectation(*opts.expect, s)) {
             std::fprintf(stderr, "sluice-load: --expect not met: %s\n", why->c_str());

@@ -243,6 +243,10 @@ options parse_options(std::span<const std::string_view> args) {
         if (flag == "--json") {
             if (inline_value) throw usage_error("--json: takes no value");
             o.json = true;
+        } else if (flag == "--percentiles") {
+            std::string_view file = value();
+            if (file.empty()) fail(flag, "a file name", file);
+            o.percentiles = file;
         } else if (flag == "-c" || flag == "--connections") {
             o.connections = positive_integer(flag, value(), max_connections);
         } else if (flag == "-n" || flag == "--requests") {
@@ -307,6 +311,7 @@ options parse_options(std::span<const std::string_view> args) {
 std::string_view usage() {
     return R"(usage: sluice-load URL [URL...] [-c CONNECTIONS] [-n REQUESTS | -d DURATION]
                    [--rate R] [--keys K --key-header NAME [--key-seq]] [--json]
+                   [--percentiles FILE]
                    [--expect CODE:COUNT[,CODE:COUNT...]]
                    [--verify-limit N/DURATION [--verify-tolerance DURATION]]
                    [--threads T] [--timeout DURATION]
@@ -328,6 +333,11 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
                         carries k(i mod K) instead of a random key, so -n K --keys K sends
                         each key exactly once
   --json                print the report as one JSON object
+  --percentiles FILE    also write the latency curve to FILE, one "<percentile> <latency_us>"
+                        line per point: 0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99,
+                        99.999, 100 and HdrHistogram's 100(1-2^-k) between them (while a
+                        sample lies beyond them); with --rate latency counts from each
+                        request's scheduled start, as in the report
   --expect CODE:COUNT   exit 1 unless the status counts are exactly these and nothing failed
   --verify-limit N/DURATION
                         exit 1 unless, per key, at most N counted 200s fall in any span of
@@ -352,8 +362,9 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
 
 The report always counts the 200s without X-RateLimit-Remaining (uncounted_200 in --json).
 
-Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run) or the
-target unreachable; 2 bad command line.
+Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run), the
+target unreachable or the --percentiles FILE not written; 2 bad command line, or a --percentiles
+FILE that cannot be opened (checked before the run).
 )";
 }
 

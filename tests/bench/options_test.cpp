@@ -176,6 +176,16 @@ TEST(Options, KeySeq) {
               "--key-seq: takes no value");
 }
 
+TEST(Options, Percentiles) {
+    EXPECT_EQ(parse({"http://h:1/"}).percentiles, "");
+    EXPECT_EQ(parse({"http://h:1/", "--percentiles", "/tmp/curve.txt"}).percentiles,
+              "/tmp/curve.txt");
+    EXPECT_EQ(parse({"http://h:1/", "--percentiles=out"}).percentiles, "out");
+    EXPECT_EQ(error_of({"http://h:1/", "--percentiles"}), "--percentiles: missing value");
+    EXPECT_EQ(error_of({"http://h:1/", "--percentiles="}),
+              "--percentiles: expected a file name, got \"\"");
+}
+
 TEST(Options, SeveralUrls) {
     options o = parse({"http://127.0.0.1:1/a", "-c", "4", "http://127.0.0.1:2/b"});
     EXPECT_EQ(o.urls, (std::vector<std::string>{"http://127.0.0.1:1/a", "http://127.0.0.1:2/b"}));
@@ -303,8 +313,8 @@ TEST(Usage, MentionsEveryFlag) {
     std::string_view u = usage();
     for (std::string_view flag :
          {"-c ", "-n ", "-d ", "--rate", "--keys", "--key-header", "--key-seq", "--json",
-          "--expect", "--verify-limit", "--verify-tolerance", "--threads", "--timeout", "--help",
-          "URL [URL...]"}) {
+          "--percentiles", "--expect", "--verify-limit", "--verify-tolerance", "--threads",
+          "--timeout", "--help", "URL [URL...]"}) {
         EXPECT_NE(u.find(flag), std::string_view::npos) << flag;
     }
 }
