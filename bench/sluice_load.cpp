@@ -11,11 +11,16 @@
 // share one atomic request counter (and with --key-seq one key counter) and nothing else until the
 // statistics are merged at the end.
 //
+// On a terminal a live line on stderr follows the run; it reads per-thread relaxed counters
+// (bench/load/live.hpp) from a thread of its own, so the event loops neither lock nor wait for it.
+//
 // Every request gets exactly one answer: bytes that arrive with no request outstanding (a second
 // response, or anything after a complete one) are a protocol error, never taken as the answer
 // to a later request.
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -33,11 +38,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -45,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/load/live.hpp"
 #include "bench/load/options.hpp"
 #include "bench/load/request.hpp"
 #include "bench/load/response_parser.hpp"
@@ -109,13 +117,14 @@ struct plan {
 
 class connection {
   public:
-    connection(asio::io_context& ctx, plan& p, run_stats& stats, answer_log& answers,
-               std::size_t url, std::uint64_t seed)
+    connection(asio::io_context& ctx, plan& p, run_stats& stats, live_counters& live,
+               answer_log& answers, std::size_t url, std::uint64_t seed)
         : socket_(ctx),
           timer_(ctx),
           pace_(ctx),
           plan_(p),
           stats_(stats),
+          live_(live),
           answers_(answers),
           endpoints_(p.endpoints[url]),
           writer_(p.opts.targets[url], p.opts.key_header),
@@ -160,7 +169,7 @@ class connection {
             drop_if_unsolicited();
             if (!socket_.is_open()) {
                 if (co_await open()) {
-                    stats_.fail(failure::connect);
+                    fail(failure::connect);
                     pace_.expires_after(reconnect_backoff);
                     co_await pace_.async_wait(use_tuple);
                     continue;
@@ -199,23 +208,23 @@ class connection {
                     ++stats_.reconnects;
                     continue;
                 }
-                stats_.fail(failure::connect);
+                fail(failure::connect);
                 co_return;
             }
             if (o == outcome::answered) {
                 const auto received = steady::now();
                 auto us = std::chrono::duration_cast<std::chrono::microseconds>(received - t0);
-                stats_.record(parser_.status(),
-                              static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
+                record(parser_.status(),
+                       static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
                 answers_.add(parser_.status(), parser_.has_ratelimit_remaining(), key,
                              since_start(sent), since_start(received));
                 // The response is the answer; what came with it is an answer to nothing.
-                if (stray_) stats_.fail(failure::protocol);
+                if (stray_) fail(failure::protocol);
                 finish_response();
             } else {
-                stats_.fail(o == outcome::timed_out ? failure::timeout
-                            : o == outcome::garbage ? failure::protocol
-                                                    : failure::closed);
+                fail(o == outcome::timed_out ? failure::timeout
+                     : o == outcome::garbage ? failure::protocol
+                                             : failure::closed);
                 close();
             }
             co_return;
@@ -286,8 +295,18 @@ class connection {
         if (!socket_.is_open()) return;
         std::error_code ec;
         if (socket_.available(ec) == 0 || ec) return;
-        stats_.fail(failure::protocol);
+        fail(failure::protocol);
         close();
+    }
+
+    // Every count goes to both: the statistics for the report, the live counters for the line.
+    void record(int status, std::uint64_t latency_us) noexcept {
+        stats_.record(status, latency_us);
+        live_.record(status);
+    }
+    void fail(failure f) noexcept {
+        stats_.fail(f);
+        live_.fail();
     }
 
     std::int64_t since_start(steady::time_point t) const {
@@ -331,6 +350,7 @@ class connection {
     asio::steady_timer pace_;
     plan& plan_;
     run_stats& stats_;
+    live_counters& live_;
     answer_log& answers_;
     const tcp::resolver::results_type& endpoints_;
     request_writer writer_;
@@ -350,6 +370,7 @@ struct worker {
 
     asio::io_context ctx{1};
     run_stats stats;
+    live_counters live;
     answer_log answers;
     std::vector<std::unique_ptr<connection>> connections;
 };
@@ -367,6 +388,61 @@ void run_workers(std::vector<std::unique_ptr<worker>>& workers) {
     for (auto& w : workers)
         w->ctx.restart();
 }
+
+// The live line on a terminal (bench/load/live.hpp): its own thread, so that drawing it never
+// delays an event loop, and a thread that only wakes four times a second.
+class live_display {
+  public:
+    explicit live_display(const std::vector<std::unique_ptr<worker>>& workers)
+        : workers_(workers) {}
+    ~live_display() { stop(); }
+
+    // From `start` on; does nothing when stderr is not a terminal.
+    void start(steady::time_point start) {
+        if (!::isatty(STDERR_FILENO)) return;
+        start_ = start;
+        thread_ = std::thread([this] { run(); });
+    }
+
+    // Clears the line, so that what is printed next starts on a clean one.
+    void stop() {
+        if (!thread_.joinable()) return;
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+    }
+
+  private:
+    void run() {
+        live_snapshot before;
+        bool drawn = false;
+        std::unique_lock lock(mutex_);
+        while (!wake_.wait_for(lock, live_interval, [this] { return stopping_; })) {
+            live_snapshot now;
+            now.elapsed = steady::now() - start_;
+            for (const auto& w : workers_)
+                w->live.add_to(now);
+            // Asked each time: the terminal may have been resized.
+            winsize ws{};
+            std::size_t width = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+            std::string line = "\r" + format_live_line(now, before, width) + "\033[K";
+            std::fputs(line.c_str(), stderr);
+            drawn = true;
+            before = now;
+        }
+        if (drawn) std::fputs("\r\033[K", stderr);
+    }
+
+    const std::vector<std::unique_ptr<worker>>& workers_;
+    steady::time_point start_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+};
 
 // Each connection is a file descriptor; the usual soft limit of 1024 would fail a large -c long
 // before the hard limit does.
@@ -415,7 +491,7 @@ int run(const options& opts) {
     for (std::size_t i = 0; i < opts.connections; ++i) {
         worker& w = *workers[i % workers.size()];
         w.connections.push_back(std::make_unique<connection>(
-            w.ctx, p, w.stats, w.answers, i % opts.targets.size(),
+            w.ctx, p, w.stats, w.live, w.answers, i % opts.targets.size(),
             seed ^ (static_cast<std::uint64_t>(i) * 0xd1b54a32d192ed03ULL)));
     }
 
@@ -461,6 +537,8 @@ int run(const options& opts) {
     p.running = opts.connections;
     p.start = steady::now();
     p.deadline = p.start + opts.duration;
+    live_display live(workers);
+    live.start(p.start);
     for (auto& w : workers) {
         for (auto& c : w->connections) {
             asio::co_spawn(
@@ -482,6 +560,7 @@ int run(const options& opts) {
     }
     run_workers(workers);
     auto elapsed = steady::now() - p.start;
+    live.stop();
 
     run_stats total;
     answer_log& answers = workers[0]->answers;

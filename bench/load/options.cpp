@@ -361,6 +361,8 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
   -h, --help            this text
 
 The report always counts the 200s without X-RateLimit-Remaining (uncounted_200 in --json).
+When stderr is a terminal, a live line there shows the elapsed time, the requests/s of the last
+quarter second, the status counts and the errors; it is cleared before the report.
 
 Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run), the
 target unreachable or the --percentiles FILE not written; 2 bad command line, or a --percentiles
