@@ -8,13 +8,19 @@
 //
 // All connections are opened before the first request leaves, so `-c 6 -n 6` really sends six
 // requests at once. Each event-loop thread owns its connections and its statistics; the threads
-// share one atomic request counter and nothing else until the statistics are merged at the end.
+// share one atomic request counter (and with --key-seq one key counter) and nothing else until the
+// statistics are merged at the end.
+//
+// On a terminal a live line on stderr follows the run; it reads per-thread relaxed counters
+// (bench/load/live.hpp) from a thread of its own, so the event loops neither lock nor wait for it.
 //
 // Every request gets exactly one answer: bytes that arrive with no request outstanding (a second
 // response, or anything after a complete one) are a protocol error, never taken as the answer
 // to a later request.
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -30,11 +36,15 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -42,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/load/live.hpp"
 #include "bench/load/options.hpp"
 #include "bench/load/request.hpp"
 #include "bench/load/response_parser.hpp"
@@ -69,7 +80,7 @@ void rethrow(std::exception_ptr e) {
 // What every connection reads, plus the counter they share.
 struct plan {
     plan(const options& o, std::vector<tcp::resolver::results_type> e)
-        : opts(o), endpoints(std::move(e)) {}
+        : opts(o), endpoints(std::move(e)), key_seq(o.keys) {}
 
     const options& opts;
     const std::vector<tcp::resolver::results_type> endpoints;  // one per URL
@@ -78,6 +89,7 @@ struct plan {
     std::atomic<std::uint64_t> next_slot{0};
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> running{0};
+    key_sequence key_seq;  // --key-seq
 
     // The next request a connection may send, or nothing when the run is over. In an open loop
     // the answer is the moment the request is due; in a closed loop, now.
@@ -105,13 +117,14 @@ struct plan {
 
 class connection {
   public:
-    connection(asio::io_context& ctx, plan& p, run_stats& stats, answer_log& answers,
-               std::size_t url, std::uint64_t seed)
+    connection(asio::io_context& ctx, plan& p, run_stats& stats, live_counters& live,
+               answer_log& answers, std::size_t url, std::uint64_t seed)
         : socket_(ctx),
           timer_(ctx),
           pace_(ctx),
           plan_(p),
           stats_(stats),
+          live_(live),
           answers_(answers),
           endpoints_(p.endpoints[url]),
           writer_(p.opts.targets[url], p.opts.key_header),
@@ -156,7 +169,7 @@ class connection {
             drop_if_unsolicited();
             if (!socket_.is_open()) {
                 if (co_await open()) {
-                    stats_.fail(failure::connect);
+                    fail(failure::connect);
                     pace_.expires_after(reconnect_backoff);
                     co_await pace_.async_wait(use_tuple);
                     continue;
@@ -178,7 +191,9 @@ class connection {
     // One request and its response. The latency counts from `due` in an open loop, else from
     // the moment the request is sent.
     asio::awaitable<void> exchange(std::optional<steady::time_point> due) {
-        std::uint64_t key = plan_.opts.keys > 0 ? keys_.next() : 0;
+        std::uint64_t key = plan_.opts.keys == 0 ? 0
+                            : plan_.opts.key_seq ? plan_.key_seq.next()
+                                                 : keys_.next();
         std::string_view request = plan_.opts.keys > 0 ? writer_.with_key(key) : writer_.plain();
         // Before the first attempt: a retried request may have been decided on the first.
         const auto sent = steady::now();
@@ -193,23 +208,23 @@ class connection {
                     ++stats_.reconnects;
                     continue;
                 }
-                stats_.fail(failure::connect);
+                fail(failure::connect);
                 co_return;
             }
             if (o == outcome::answered) {
                 const auto received = steady::now();
                 auto us = std::chrono::duration_cast<std::chrono::microseconds>(received - t0);
-                stats_.record(parser_.status(),
-                              static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
+                record(parser_.status(),
+                       static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
                 answers_.add(parser_.status(), parser_.has_ratelimit_remaining(), key,
                              since_start(sent), since_start(received));
                 // The response is the answer; what came with it is an answer to nothing.
-                if (stray_) stats_.fail(failure::protocol);
+                if (stray_) fail(failure::protocol);
                 finish_response();
             } else {
-                stats_.fail(o == outcome::timed_out ? failure::timeout
-                            : o == outcome::garbage ? failure::protocol
-                                                    : failure::closed);
+                fail(o == outcome::timed_out ? failure::timeout
+                     : o == outcome::garbage ? failure::protocol
+                                             : failure::closed);
                 close();
             }
             co_return;
@@ -280,8 +295,18 @@ class connection {
         if (!socket_.is_open()) return;
         std::error_code ec;
         if (socket_.available(ec) == 0 || ec) return;
-        stats_.fail(failure::protocol);
+        fail(failure::protocol);
         close();
+    }
+
+    // Every count goes to both: the statistics for the report, the live counters for the line.
+    void record(int status, std::uint64_t latency_us) noexcept {
+        stats_.record(status, latency_us);
+        live_.record(status);
+    }
+    void fail(failure f) noexcept {
+        stats_.fail(f);
+        live_.fail();
     }
 
     std::int64_t since_start(steady::time_point t) const {
@@ -325,6 +350,7 @@ class connection {
     asio::steady_timer pace_;
     plan& plan_;
     run_stats& stats_;
+    live_counters& live_;
     answer_log& answers_;
     const tcp::resolver::results_type& endpoints_;
     request_writer writer_;
@@ -344,6 +370,7 @@ struct worker {
 
     asio::io_context ctx{1};
     run_stats stats;
+    live_counters live;
     answer_log answers;
     std::vector<std::unique_ptr<connection>> connections;
 };
@@ -362,6 +389,61 @@ void run_workers(std::vector<std::unique_ptr<worker>>& workers) {
         w->ctx.restart();
 }
 
+// The live line on a terminal (bench/load/live.hpp): its own thread, so that drawing it never
+// delays an event loop, and a thread that only wakes four times a second.
+class live_display {
+  public:
+    explicit live_display(const std::vector<std::unique_ptr<worker>>& workers)
+        : workers_(workers) {}
+    ~live_display() { stop(); }
+
+    // From `start` on; does nothing when stderr is not a terminal.
+    void start(steady::time_point start) {
+        if (!::isatty(STDERR_FILENO)) return;
+        start_ = start;
+        thread_ = std::thread([this] { run(); });
+    }
+
+    // Clears the line, so that what is printed next starts on a clean one.
+    void stop() {
+        if (!thread_.joinable()) return;
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+    }
+
+  private:
+    void run() {
+        live_snapshot before;
+        bool drawn = false;
+        std::unique_lock lock(mutex_);
+        while (!wake_.wait_for(lock, live_interval, [this] { return stopping_; })) {
+            live_snapshot now;
+            now.elapsed = steady::now() - start_;
+            for (const auto& w : workers_)
+                w->live.add_to(now);
+            // Asked each time: the terminal may have been resized.
+            winsize ws{};
+            std::size_t width = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+            std::string line = "\r" + format_live_line(now, before, width) + "\033[K";
+            std::fputs(line.c_str(), stderr);
+            drawn = true;
+            before = now;
+        }
+        if (drawn) std::fputs("\r\033[K", stderr);
+    }
+
+    const std::vector<std::unique_ptr<worker>>& workers_;
+    steady::time_point start_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+};
+
 // Each connection is a file descriptor; the usual soft limit of 1024 would fail a large -c long
 // before the hard limit does.
 void raise_fd_limit(std::size_t connections) {
@@ -375,6 +457,16 @@ void raise_fd_limit(std::size_t connections) {
 }
 
 int run(const options& opts) {
+    // Opened before the run so that a path that cannot be written costs nothing, not the run.
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> curve_file(nullptr, std::fclose);
+    if (!opts.percentiles.empty()) {
+        curve_file.reset(std::fopen(opts.percentiles.c_str(), "w"));
+        if (!curve_file) {
+            std::fprintf(stderr, "sluice-load: --percentiles: cannot write \"%s\": %s\n",
+                         opts.percentiles.c_str(), std::strerror(errno));
+            return 2;
+        }
+    }
     raise_fd_limit(opts.connections);
     asio::io_context resolve_ctx;
     tcp::resolver resolver(resolve_ctx);
@@ -399,7 +491,7 @@ int run(const options& opts) {
     for (std::size_t i = 0; i < opts.connections; ++i) {
         worker& w = *workers[i % workers.size()];
         w.connections.push_back(std::make_unique<connection>(
-            w.ctx, p, w.stats, w.answers, i % opts.targets.size(),
+            w.ctx, p, w.stats, w.live, w.answers, i % opts.targets.size(),
             seed ^ (static_cast<std::uint64_t>(i) * 0xd1b54a32d192ed03ULL)));
     }
 
@@ -445,6 +537,8 @@ int run(const options& opts) {
     p.running = opts.connections;
     p.start = steady::now();
     p.deadline = p.start + opts.duration;
+    live_display live(workers);
+    live.start(p.start);
     for (auto& w : workers) {
         for (auto& c : w->connections) {
             asio::co_spawn(
@@ -466,6 +560,7 @@ int run(const options& opts) {
     }
     run_workers(workers);
     auto elapsed = steady::now() - p.start;
+    live.stop();
 
     run_stats total;
     answer_log& answers = workers[0]->answers;
@@ -493,8 +588,18 @@ int run(const options& opts) {
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
 
-    // Both checks are reported, and either fails the run.
     int status = 0;
+    if (curve_file) {
+        const std::string curve = format_percentiles(percentile_curve(total.latency));
+        bool written = std::fwrite(curve.data(), 1, curve.size(), curve_file.get()) == curve.size();
+        written = std::fclose(curve_file.release()) == 0 && written;
+        if (!written) {
+            std::fprintf(stderr, "sluice-load: --percentiles: cannot write \"%s\": %s\n",
+                         opts.percentiles.c_str(), std::strerror(errno));
+            status = 1;
+        }
+    }
+    // Both checks are reported, and either fails the run.
     if (opts.expect) {
         if (auto why = check_expectation(*opts.expect, s)) {
             std::fprintf(stderr, "sluice-load: --expect not met: %s\n", why->c_str());

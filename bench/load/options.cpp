@@ -243,6 +243,10 @@ options parse_options(std::span<const std::string_view> args) {
         if (flag == "--json") {
             if (inline_value) throw usage_error("--json: takes no value");
             o.json = true;
+        } else if (flag == "--percentiles") {
+            std::string_view file = value();
+            if (file.empty()) fail(flag, "a file name", file);
+            o.percentiles = file;
         } else if (flag == "-c" || flag == "--connections") {
             o.connections = positive_integer(flag, value(), max_connections);
         } else if (flag == "-n" || flag == "--requests") {
@@ -256,6 +260,9 @@ options parse_options(std::span<const std::string_view> args) {
         } else if (flag == "--keys") {
             o.keys = positive_integer(flag, value(), std::numeric_limits<std::uint64_t>::max());
             have_keys = true;
+        } else if (flag == "--key-seq") {
+            if (inline_value) throw usage_error("--key-seq: takes no value");
+            o.key_seq = true;
         } else if (flag == "--key-header") {
             std::string_view name = value();
             if (!is_token(name)) fail(flag, "a header name", name);
@@ -284,6 +291,7 @@ options parse_options(std::span<const std::string_view> args) {
     if (have_requests && have_duration) throw usage_error("-n and -d exclude each other");
     if (have_keys && o.key_header.empty()) throw usage_error("--keys needs --key-header");
     if (!have_keys && !o.key_header.empty()) throw usage_error("--key-header needs --keys");
+    if (o.key_seq && !have_keys) throw usage_error("--key-seq needs --keys");
     if (tolerance && !o.verify) throw usage_error("--verify-tolerance needs --verify-limit");
     if (o.verify) {
         o.verify->tolerance = tolerance.value_or(default_verify_tolerance);
@@ -302,7 +310,8 @@ options parse_options(std::span<const std::string_view> args) {
 
 std::string_view usage() {
     return R"(usage: sluice-load URL [URL...] [-c CONNECTIONS] [-n REQUESTS | -d DURATION]
-                   [--rate R] [--keys K --key-header NAME] [--json]
+                   [--rate R] [--keys K --key-header NAME [--key-seq]] [--json]
+                   [--percentiles FILE]
                    [--expect CODE:COUNT[,CODE:COUNT...]]
                    [--verify-limit N/DURATION [--verify-tolerance DURATION]]
                    [--threads T] [--timeout DURATION]
@@ -320,7 +329,15 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
                         measured from that scheduled moment (default: closed loop)
   --keys K              each request carries a random key k0..k(K-1) ...
   --key-header NAME     ... in this header, e.g. --keys 1000 --key-header X-Api-Key
+  --key-seq             with --keys: request i of the run, counted across all connections,
+                        carries k(i mod K) instead of a random key, so -n K --keys K sends
+                        each key exactly once
   --json                print the report as one JSON object
+  --percentiles FILE    also write the latency curve to FILE, one "<percentile> <latency_us>"
+                        line per point: 0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99,
+                        99.999, 100 and HdrHistogram's 100(1-2^-k) between them (while a
+                        sample lies beyond them); with --rate latency counts from each
+                        request's scheduled start, as in the report
   --expect CODE:COUNT   exit 1 unless the status counts are exactly these and nothing failed
   --verify-limit N/DURATION
                         exit 1 unless, per key, at most N counted 200s fall in any span of
@@ -344,9 +361,12 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
   -h, --help            this text
 
 The report always counts the 200s without X-RateLimit-Remaining (uncounted_200 in --json).
+When stderr is a terminal, a live line there shows the elapsed time, the requests/s of the last
+quarter second, the status counts and the errors; it is cleared before the report.
 
-Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run) or the
-target unreachable; 2 bad command line.
+Exit status: 0 done; 1 --expect not met, --verify-limit violated (either fails the run), the
+target unreachable or the --percentiles FILE not written; 2 bad command line, or a --percentiles
+FILE that cannot be opened (checked before the run).
 )";
 }
 

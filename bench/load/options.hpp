@@ -46,7 +46,9 @@ struct options {
     double rate = 0;  // --rate in requests/s; 0 is a closed loop
     std::uint64_t keys = 0;
     std::string key_header;
+    bool key_seq = false;  // --key-seq: request i carries key i mod keys instead of a random one
     bool json = false;
+    std::string percentiles;  // --percentiles FILE: where the latency curve goes; empty: nowhere
     std::optional<expectation> expect;
     std::size_t threads = 1;
     std::chrono::milliseconds timeout{5'000};

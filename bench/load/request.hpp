@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +46,22 @@ class key_picker {
 
   private:
     std::uint64_t state_;
+    std::uint64_t keys_;
+};
+
+// --key-seq: request i of the run, counted across every connection and thread, gets key
+// i mod keys. One shared counter rather than a stride per connection: connections do not keep
+// the same pace, so with strides `-n K --keys K` would send some keys twice and others never.
+// The counter orders nothing, so a relaxed increment is all a request pays; it sits on a cache
+// line of its own so that it does not drag the run's other shared state along.
+class key_sequence {
+  public:
+    explicit key_sequence(std::uint64_t keys) noexcept : keys_(std::max<std::uint64_t>(keys, 1)) {}
+
+    std::uint64_t next() noexcept { return next_.fetch_add(1, std::memory_order_relaxed) % keys_; }
+
+  private:
+    alignas(64) std::atomic<std::uint64_t> next_{0};
     std::uint64_t keys_;
 };
 

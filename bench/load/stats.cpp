@@ -80,6 +80,35 @@ std::uint64_t latency_histogram::percentile(double p) const noexcept {
     return max_;
 }
 
+std::vector<percentile_point> percentile_curve(const latency_histogram& h) {
+    std::vector<percentile_point> curve;
+    if (h.count() == 0) return curve;
+    std::vector<double> ps = {0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100};
+    // percentile() resolves parts per million, which tells 1 - 2^-20 from 100% but not 2^-21.
+    for (unsigned k = 1; k <= 20 && (std::uint64_t{1} << k) <= h.count(); ++k)
+        ps.push_back(100.0 * (1.0 - std::ldexp(1.0, -static_cast<int>(k))));
+    std::sort(ps.begin(), ps.end());
+    // 50 and 75 are on both lists, and both compute them exactly.
+    ps.erase(std::unique(ps.begin(), ps.end()), ps.end());
+    curve.reserve(ps.size());
+    for (double p : ps) {
+        std::uint64_t us = p == 0 ? h.min() : p == 100 ? h.max() : h.percentile(p);
+        curve.push_back({p, us});
+    }
+    return curve;
+}
+
+std::string format_percentiles(std::span<const percentile_point> curve) {
+    std::string out;
+    for (const auto& point : curve) {
+        std::string p = format_fixed(point.percentile, 6);
+        p.erase(p.find_last_not_of('0') + 1);
+        if (p.back() == '.') p.pop_back();
+        out += p + ' ' + std::to_string(point.latency_us) + '\n';
+    }
+    return out;
+}
+
 const char* to_string(failure f) noexcept {
     switch (f) {
         case failure::connect:

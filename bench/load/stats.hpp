@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,25 @@ class latency_histogram {
     std::uint64_t min_ = ~std::uint64_t{0};
     std::uint64_t max_ = 0;
 };
+
+// One point of a latency curve: `percentile`% of the samples took at most `latency_us`.
+struct percentile_point {
+    double percentile = 0;
+    std::uint64_t latency_us = 0;
+
+    friend bool operator==(const percentile_point&, const percentile_point&) = default;
+};
+
+// The curve --percentiles writes, in increasing order: the points a report quotes (0, 50, 75,
+// 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100), and with them HdrHistogram's points
+// 100 * (1 - 2^-k), evenly spaced on the 1/(1-p) axis latency plots use, for as long as at least
+// one sample lies beyond them: past that they would all be the maximum again. 0 and 100 are the
+// exact minimum and maximum. Empty when nothing was recorded.
+std::vector<percentile_point> percentile_curve(const latency_histogram& h);
+
+// One line per point, "<percentile> <latency_us>\n", the percentile without trailing zeros
+// ("99.9 1234"): what gnuplot and a two-column reader take as they are.
+std::string format_percentiles(std::span<const percentile_point> curve);
 
 // Why a request produced no status code.
 enum class failure : std::size_t {

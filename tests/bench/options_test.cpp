@@ -166,6 +166,26 @@ TEST(Options, ExclusiveAndPairedFlags) {
               "--key-header: expected a header name, got \"\"");
 }
 
+TEST(Options, KeySeq) {
+    EXPECT_FALSE(parse({"http://h:1/", "--keys", "5", "--key-header", "K"}).key_seq);
+    options o = parse({"http://h:1/", "--keys", "5", "--key-header", "K", "--key-seq"});
+    EXPECT_TRUE(o.key_seq);
+    EXPECT_EQ(o.keys, 5u);
+    EXPECT_EQ(error_of({"http://h:1/", "--key-seq"}), "--key-seq needs --keys");
+    EXPECT_EQ(error_of({"http://h:1/", "--keys", "5", "--key-header", "K", "--key-seq=1"}),
+              "--key-seq: takes no value");
+}
+
+TEST(Options, Percentiles) {
+    EXPECT_EQ(parse({"http://h:1/"}).percentiles, "");
+    EXPECT_EQ(parse({"http://h:1/", "--percentiles", "/tmp/curve.txt"}).percentiles,
+              "/tmp/curve.txt");
+    EXPECT_EQ(parse({"http://h:1/", "--percentiles=out"}).percentiles, "out");
+    EXPECT_EQ(error_of({"http://h:1/", "--percentiles"}), "--percentiles: missing value");
+    EXPECT_EQ(error_of({"http://h:1/", "--percentiles="}),
+              "--percentiles: expected a file name, got \"\"");
+}
+
 TEST(Options, SeveralUrls) {
     options o = parse({"http://127.0.0.1:1/a", "-c", "4", "http://127.0.0.1:2/b"});
     EXPECT_EQ(o.urls, (std::vector<std::string>{"http://127.0.0.1:1/a", "http://127.0.0.1:2/b"}));
@@ -291,9 +311,10 @@ TEST(ExpectFlag, Rejected) {
 
 TEST(Usage, MentionsEveryFlag) {
     std::string_view u = usage();
-    for (std::string_view flag : {"-c ", "-n ", "-d ", "--rate", "--keys", "--key-header", "--json",
-                                  "--expect", "--verify-limit", "--verify-tolerance", "--threads",
-                                  "--timeout", "--help", "URL [URL...]"}) {
+    for (std::string_view flag :
+         {"-c ", "-n ", "-d ", "--rate", "--keys", "--key-header", "--key-seq", "--json",
+          "--percentiles", "--expect", "--verify-limit", "--verify-tolerance", "--threads",
+          "--timeout", "--help", "URL [URL...]"}) {
         EXPECT_NE(u.find(flag), std::string_view::npos) << flag;
     }
 }

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sluice::load {
@@ -65,6 +67,39 @@ TEST(KeyPicker, SeedsGiveDifferentSequences) {
     for (int i = 0; i < 100; ++i)
         shared += static_cast<int>(from_a.count(b.next()));
     EXPECT_LT(shared, 5);
+}
+
+TEST(KeySequence, CountsThroughTheKeysAndWraps) {
+    key_sequence keys(3);
+    std::vector<std::uint64_t> got;
+    for (int i = 0; i < 7; ++i)
+        got.push_back(keys.next());
+    EXPECT_EQ(got, (std::vector<std::uint64_t>{0, 1, 2, 0, 1, 2, 0}));
+}
+
+// What --key-seq promises: `-n K --keys K` over several threads sends every key exactly once.
+TEST(KeySequence, EveryKeyOnceAcrossThreads) {
+    constexpr std::uint64_t keys = 100'000;
+    constexpr int threads = 4;
+    key_sequence seq(keys);
+    std::vector<std::vector<std::uint64_t>> drawn(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&seq, &mine = drawn[t]] {
+            for (std::uint64_t i = 0; i < keys / threads; ++i)
+                mine.push_back(seq.next());
+        });
+    }
+    for (auto& t : pool)
+        t.join();
+    std::vector<int> seen(keys, 0);
+    for (const auto& mine : drawn) {
+        for (std::uint64_t k : mine) {
+            ASSERT_LT(k, keys);
+            ++seen[k];
+        }
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(keys));
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -407,6 +409,52 @@ TEST(SluiceLoad, KeysGoInTheHeader) {
         keys.insert(m[1]);
     }
     EXPECT_EQ(keys, (std::set<std::string>{"k0", "k1", "k2"}));
+}
+
+// -n K --keys K --key-seq: every key exactly once, whichever connection and thread sends it.
+TEST(SluiceLoad, KeySeqSendsEachKeyOnce) {
+    tiny_http_server server(five_then_429);
+    auto r = run_load({server.url(), "-c", "4", "--threads", "2", "-n", "200", "--keys", "200",
+                       "--key-header", "X-Api-Key", "--key-seq"});
+    EXPECT_EQ(r.exit, 0);
+    std::map<std::string, int> keys;
+    static const std::regex key_line("\r\nX-Api-Key: (k[0-9]+)\r\n");
+    for (const auto& req : server.seen()) {
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(req, m, key_line)) << req;
+        ++keys[m[1]];
+    }
+    EXPECT_EQ(keys.size(), 200u);
+    for (int k = 0; k < 200; ++k)
+        EXPECT_EQ(keys["k" + std::to_string(k)], 1) << k;
+}
+
+TEST(SluiceLoad, PercentilesFileHoldsTheCurve) {
+    tiny_http_server server(five_then_429);
+    const std::string file = ::testing::TempDir() + "sluice-load-curve.txt";
+    auto r = run_load({server.url(), "-c", "2", "-n", "100", "--percentiles", file});
+    EXPECT_EQ(r.exit, 0);
+    std::ifstream in(file);
+    std::vector<std::pair<double, std::uint64_t>> curve;
+    double p = 0;
+    std::uint64_t us = 0;
+    while (in >> p >> us)
+        curve.emplace_back(p, us);
+    EXPECT_TRUE(in.eof());
+    // The twelve fixed points and 87.5, 93.75, 96.875, 98.4375 (2^6 <= 100 < 2^7).
+    ASSERT_EQ(curve.size(), 16u);
+    EXPECT_EQ(curve.front().first, 0);
+    EXPECT_EQ(curve.back().first, 100);
+    for (std::size_t i = 1; i < curve.size(); ++i) {
+        EXPECT_LT(curve[i - 1].first, curve[i].first);
+        EXPECT_LE(curve[i - 1].second, curve[i].second);
+    }
+    std::remove(file.c_str());
+
+    // A path that cannot be written fails before any request is sent.
+    r = run_load({server.url(), "-c", "1", "-n", "1", "--percentiles", "/nonexistent/dir/x"});
+    EXPECT_EQ(r.exit, 2);
+    EXPECT_EQ(server.seen().size(), 100u);
 }
 
 TEST(SluiceLoad, DurationBoundsTheRun) {

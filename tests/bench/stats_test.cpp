@@ -208,6 +208,66 @@ TEST(Histogram, MergeEqualsRecordingEverything) {
     EXPECT_EQ(a.min(), all.min());
 }
 
+TEST(PercentileCurve, EmptyHistogramHasNoCurve) {
+    EXPECT_TRUE(percentile_curve(latency_histogram{}).empty());
+    EXPECT_EQ(format_percentiles({}), "");
+}
+
+TEST(PercentileCurve, FixedPointsAndHalvingsUpToTheSampleCount) {
+    latency_histogram h;
+    for (std::uint64_t v = 1; v <= 200; ++v) {
+        for (int i = 0; i < 5; ++i)
+            h.record(v);  // 1000 samples below 256 us: exact, rank r is the value ceil(r / 5)
+    }
+    // 1 - 2^-k up to k = 9: 2^10 = 1024 is beyond 1000 samples.
+    std::vector<percentile_point> want = {
+        {0, 1},          {50, 100},    {75, 150},        {87.5, 175},       {90, 180},
+        {93.75, 188},    {95, 190},    {96.875, 194},    {98.4375, 197},    {99, 198},
+        {99.21875, 199}, {99.5, 199},  {99.609375, 200}, {99.8046875, 200}, {99.9, 200},
+        {99.95, 200},    {99.99, 200}, {99.999, 200},    {100, 200}};
+    EXPECT_EQ(percentile_curve(h), want);
+}
+
+TEST(PercentileCurve, FewSamplesKeepTheFixedPoints) {
+    latency_histogram h;
+    for (std::uint64_t v : {7, 3, 5})
+        h.record(v);
+    std::vector<percentile_point> want = {{0, 3},     {50, 5},    {75, 7},     {90, 7},
+                                          {95, 7},    {99, 7},    {99.5, 7},   {99.9, 7},
+                                          {99.95, 7}, {99.99, 7}, {99.999, 7}, {100, 7}};
+    EXPECT_EQ(percentile_curve(h), want);
+}
+
+// 0 and 100 are the exact extremes, not a bucket's midpoint; every point in between agrees with
+// percentile() and the curve never goes down.
+TEST(PercentileCurve, ExtremesExactAndMonotonic) {
+    latency_histogram h;
+    std::mt19937_64 rng(11);
+    std::lognormal_distribution<double> dist(8.0, 1.5);
+    for (int i = 0; i < 2'000'000; ++i)
+        h.record(static_cast<std::uint64_t>(dist(rng)) + 1'000);
+    auto curve = percentile_curve(h);
+    ASSERT_GE(curve.size(), 12u + 15u);
+    EXPECT_EQ(curve.front().percentile, 0);
+    EXPECT_EQ(curve.front().latency_us, h.min());
+    EXPECT_EQ(curve.back().percentile, 100);
+    EXPECT_EQ(curve.back().latency_us, h.max());
+    for (std::size_t i = 1; i + 1 < curve.size(); ++i) {
+        EXPECT_LT(curve[i - 1].percentile, curve[i].percentile) << i;
+        EXPECT_LE(curve[i - 1].latency_us, curve[i].latency_us) << i;
+        EXPECT_EQ(curve[i].latency_us, h.percentile(curve[i].percentile)) << i;
+    }
+    // 2^20 < 2'000'000: the last halving point percentile() can still tell from 100%.
+    EXPECT_NEAR(curve[curve.size() - 2].percentile, 100 * (1 - std::ldexp(1.0, -20)), 1e-9);
+}
+
+TEST(PercentileCurve, Format) {
+    std::vector<percentile_point> curve = {
+        {0, 12}, {50, 340}, {99.5, 900}, {99.8046875, 1000}, {99.999046, 5000}, {100, 6001}};
+    EXPECT_EQ(format_percentiles(curve),
+              "0 12\n50 340\n99.5 900\n99.804688 1000\n99.999046 5000\n100 6001\n");
+}
+
 TEST(RunStats, RecordsStatusLatencyAndFailures) {
     run_stats s;
     s.record(200, 10);
