@@ -2,12 +2,10 @@
 // build the client's key, encode the limiter call, write the 429. What is left is waiting for
 // the client, Redis and the upstream, which bench/gateway-bench measures end to end.
 //
-// Two steps are measured elsewhere and not repeated here:
-//   - parsing the ~300-byte API request: BM_parse_typical_get in bench/micro_http.cpp
-//   - the EVALSHA of one sliding-log check as sliding_log_limiter::check builds it
-//     (EVALSHA <sha> 1 <key> <limit> <window_ms>): serializer_evalsha in bench/micro_parser.cpp
-// both in sluice-micro-bench. BM_rejected_request_path below chains every step, the parse
-// included, into the cost of one rejected request.
+// Parsing the ~300-byte API request is measured elsewhere and not repeated here:
+// BM_parse_typical_get in bench/micro_http.cpp (sluice-micro-bench). BM_rejected_request_path
+// below chains every step, the parse included, into the cost of one request of a client the
+// blocked-client cache knows is over its limit: the whole work of a hot-key 429.
 //
 // Every step promises not to allocate once warm (a pooled scratch, buffers that keep their
 // capacity). The global operator new counts (tests/support/allocations.cpp), and a benchmark
@@ -24,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/batch.hpp"
+#include "core/blocked_cache.hpp"
 #include "core/client_key.hpp"
 #include "core/limiter.hpp"
 #include "core/ratelimit_headers.hpp"
@@ -251,29 +251,99 @@ void BM_write_429(benchmark::State& state) {
 }
 BENCHMARK(BM_write_429);
 
-// Every step above in the order the gateway takes them, for a request its rules reject: parse,
-// match, identify by X-Api-Key, key, EVALSHA, 429. The sum of the network-free work of one
-// rejected request, Redis's reply and the writes left out.
+// The one EVALSHA of core/decide.lua a shard sends for the N checks of a loop turn: N clients
+// under one rule, the rule's arguments serialized once and named once.
+void BM_encode_batch(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const sluice::resp::script decide{"-- decide"};
+    const sluice::core::batch_rule rule{
+        sluice::core::algorithm::sliding_log, 100, 60'000ms, 0, 1, false};
+    const sluice::core::batch_rule* rules[] = {&rule};
+    const std::uint8_t order = 0;
+    std::vector<std::string> keys(n);
+    std::vector<sluice::core::rule_decision> decisions(n);
+    std::vector<sluice::core::batch_check> checks(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        sliding_log_limiter::make_key(keys[i], "sluice:", "key:k" + std::to_string(i * 7919));
+        checks[i].count = 1;
+        checks[i].order = &order;
+        checks[i].keys = &keys[i];
+        checks[i].rules = rules;
+        checks[i].decisions = &decisions[i];
+    }
+    sluice::core::batch_encoder encoder;
+    sluice::resp::request req;
+    auto one = [&] {
+        encoder.clear();
+        for (auto& c : checks)
+            encoder.add(c);
+        encoder.encode(decide, req);
+    };
+    one();
+    const no_allocation guard;
+    for (auto _ : state) {
+        one();
+        benchmark::DoNotOptimize(req.payload().data());
+    }
+    guard.check(state);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+    state.SetLabel(std::to_string(req.payload().size()) + " B per call");
+}
+BENCHMARK(BM_encode_batch)->Arg(1)->Arg(8)->Arg(64);
+
+// The lookup that answers a client known to be over its limit without Redis (a hit), and the
+// one every other request pays (a miss), in a default-sized table holding 4,000 blocked clients.
+void BM_blocked_cache_lookup(benchmark::State& state) {
+    const bool hit = state.range(0) == 1;
+    sluice::core::blocked_cache cache{4096};
+    const auto now = sluice::core::blocked_cache::clock::now();
+    std::vector<std::string> keys(4000);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        sliding_log_limiter::make_key(keys[i], "sluice:", "key:k" + std::to_string(i));
+        if (hit) cache.insert(keys[i], {now + 1h, now + 1h, now + 1h}, now);
+    }
+    const no_allocation guard;
+    std::size_t i = 0, found = 0;
+    for (auto _ : state) {
+        found += cache.find(keys[i], now) != nullptr;
+        i = i + 1 == keys.size() ? 0 : i + 1;
+    }
+    guard.check(state);
+    benchmark::DoNotOptimize(found);
+    state.SetItemsProcessed(state.iterations());
+    state.SetLabel(hit ? "hit" : "miss");
+}
+BENCHMARK(BM_blocked_cache_lookup)->Arg(1)->Arg(0);
+
+// Every step above in the order the gateway takes them, for a client the blocked-client cache
+// knows is over its limit: parse, match, identify by X-Api-Key, key, cache lookup, 429. The whole
+// work of a hot-key rejection but the read and the write.
 void BM_rejected_request_path(benchmark::State& state) {
     const rule_set& rules = ten_rules();
     const client_identifier id(*key_source::parse("header:X-Api-Key"), trusted_proxies{});
     const ip_address peer = *ip_address::parse("203.0.113.42");
-    const sluice::resp::script limiter{"return {0, 0, 59000, 12345}"};
+    sluice::core::blocked_cache cache{4096};
     sluice::http::request_parser parser;
     std::vector<std::uint32_t> matched;
     identity_buffer identity;
     std::string key;
-    sluice::resp::request req;
     rejection r;
+    bool inserted = false;
     auto one = [&] {
         if (parser.parse(typical_get).status != sluice::http::parse_status::ready) return false;
         const sluice::http::request& h = parser.current();
         rules.match(h.method, h.header("host"), h.target, matched);
         const std::string_view client = id.identify(peer, {}, h.header("x-api-key"), identity);
         sliding_log_limiter::make_key(key, "sluice:", client, ":orders:log");
-        req.clear();
-        limiter.push(req, {key}, std::int64_t{100}, std::int64_t{60'000});
-        r.write(12'345, 59'000);
+        const auto now = sluice::core::blocked_cache::clock::now();
+        if (!inserted) {
+            cache.insert(key, {now + 1h, now + 1h, now + 1h}, now);
+            inserted = true;
+        }
+        const auto* e = cache.find(key, now);
+        if (e == nullptr) return false;
+        const auto d = sluice::core::from_blocked(*e, now);
+        r.write(d.retry_after_ms, d.reset_ms);
         return true;
     };
     if (!one()) {
@@ -287,17 +357,10 @@ void BM_rejected_request_path(benchmark::State& state) {
             return;
         }
         benchmark::DoNotOptimize(r.out.data());
-        benchmark::DoNotOptimize(req.payload().data());
     }
     guard.check(state);
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_rejected_request_path);
-
-// To come, once the code exists (kept here so the path stays in one place):
-//   - BM_encode_batch/N: the one pipelined write of N limiter checks a busy shard sends per
-//     wake-up, for N = 1, 8, 64.
-//   - BM_blocked_cache_lookup: the local lookup that answers a client known to be over its
-//     limit without asking Redis.
 
 }  // namespace

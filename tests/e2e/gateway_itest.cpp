@@ -251,9 +251,10 @@ TEST(Gateway, ScriptFlushMidRunKeepsCounting) {
     EXPECT_EQ(c.get("/")->status, 429);
 }
 
+// Without the blocked-client cache, so that the rejected client asks Redis again.
 TEST(Gateway, RedisOutageFailsOpenWithAllowAndRecovers) {
     redis_server redis;
-    gateway gw{redis, {"--redis-failure", "allow", "--limit", "1"}};
+    gateway gw{redis, {"--redis-failure", "allow", "--limit", "1", "--blocked-cache-size", "0"}};
     ASSERT_TRUE(gw.wait_ready());
     EXPECT_EQ(http_get(gw.port, "/")->status, 200);
     EXPECT_EQ(http_get(gw.port, "/")->status, 429);
@@ -267,6 +268,22 @@ TEST(Gateway, RedisOutageFailsOpenWithAllowAndRecovers) {
     ASSERT_TRUE(gw.wait_ready(200, 5s)) << "/readyz must report the recovery within 5 s";
     EXPECT_EQ(http_get(gw.port, "/")->status, 200);  // the restarted Redis is empty
     EXPECT_EQ(http_get(gw.port, "/")->status, 429);
+}
+
+// A client Redis rejected until T stays rejected until T, Redis or not: the cache's answer is
+// the one Redis would give, and failing open would hand it what it was refused.
+TEST(Gateway, AClientBlockedBeforeAnOutageStaysBlockedThroughIt) {
+    redis_server redis;
+    gateway gw{redis, {"--redis-failure", "allow", "--limit", "1"}};
+    ASSERT_TRUE(gw.wait_ready());
+    EXPECT_EQ(http_get(gw.port, "/")->status, 200);
+    EXPECT_EQ(http_get(gw.port, "/")->status, 429);
+    redis.stop();
+    ASSERT_TRUE(gw.wait_ready(503, 3s));
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(http_get(gw.port, "/")->status, 429);
+    EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"error\"}"), 0);
+    EXPECT_EQ(gw.metric("sluice_blocked_cache_hits_total{shard=\"0\"}"), 3);
 }
 
 TEST(Gateway, RedisOutageAnswers503WithDeny) {
@@ -322,10 +339,17 @@ TEST(Gateway, MetricsCountWhatWasSent) {
     EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"allowed\"}"), 3);
     EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"rejected\"}"), 4);
     EXPECT_EQ(gw.metric("sluice_requests_total{decision=\"error\"}"), 0);
-    EXPECT_EQ(gw.metric("sluice_decision_duration_seconds_count"), 7);
+    // Redis decided the first four; the client it rejected was answered by the cache after that.
+    EXPECT_EQ(gw.metric("sluice_decision_duration_seconds_count"), 4);
+    EXPECT_EQ(gw.metric("sluice_blocked_cache_hits_total{shard=\"0\"}"), 3);
+    EXPECT_EQ(gw.metric("sluice_blocked_cache_inserts_total{shard=\"0\"}"), 1);
+    EXPECT_EQ(gw.metric("sluice_redis_batch_checks_sum{shard=\"0\"}"), 4);
+    EXPECT_EQ(gw.metric("sluice_redis_batch_checks_count{shard=\"0\"}"), 4);
+    EXPECT_EQ(gw.metric("sluice_loop_turns_total{shard=\"0\"}"), 4);
+    EXPECT_EQ(gw.metric("sluice_redis_batches_in_flight{shard=\"0\"}"), 0);
     EXPECT_EQ(gw.metric("sluice_connections_total"), 7);
     EXPECT_EQ(gw.metric("sluice_shard_connections_total{shard=\"0\"}"), 7);
-    EXPECT_GE(gw.metric("sluice_redis_round_trips_total{shard=\"0\"}"), 7);
+    EXPECT_GE(gw.metric("sluice_redis_round_trips_total{shard=\"0\"}"), 4);
     auto m = http_get(gw.admin, "/metrics");
     ASSERT_TRUE(m);
     EXPECT_EQ(m->status, 200);

@@ -281,5 +281,35 @@ TEST(RulesGateway, ForwardAuthMatchesTheOriginalRequest) {
     EXPECT_EQ(g.gw.metric("sluice_forward_auth_requests_total{uri_from=\"x-original-uri\"}"), 4);
 }
 
+// Rules of one client identity: a client blocked by its only rule is answered by the rules
+// version's cache, with the rule's name and fields; rules of two identities never use a cache (a
+// give-back could free a slot before the time Redis announced).
+TEST(RulesGateway, BlockedClientsOfOneIdentityAreAnsweredFromTheCache) {
+    redis_server redis;
+    rules_gateway one{redis, R"(rules:
+  - {name: api, key: "header:X-Api-Key", limit: 1, window: 10s}
+)"};
+    const std::string key = "Host: t\r\nX-Api-Key: k1\r\n";
+    EXPECT_EQ(one.send("GET", "/", key).status, 200);
+    EXPECT_EQ(one.send("GET", "/", key).status, 429);
+    for (int i = 0; i < 5; ++i) {
+        const auto r = one.send("GET", "/", key);
+        EXPECT_EQ(r.status, 429);
+        EXPECT_GT(rejected_by(r, "api", 1, 10'000), 9'000);
+        EXPECT_EQ(r.header("ratelimit-policy"), "\"api\";q=1;w=10");
+    }
+    EXPECT_EQ(one.gw.metric("sluice_blocked_cache_hits_total{shard=\"0\"}"), 5);
+    EXPECT_EQ(one.rule_metric("api", "rejected"), 6);
+
+    rules_gateway two{redis, R"(rules:
+  - {name: per-key, key: "header:X-Api-Key", limit: 1, window: 10s}
+  - {name: per-ip, limit: 1000, window: 10s}
+)"};
+    EXPECT_EQ(two.send("GET", "/", key).status, 200);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(two.send("GET", "/", key).status, 429);
+    EXPECT_EQ(two.gw.metric("sluice_blocked_cache_hits_total{shard=\"0\"}"), 0);
+}
+
 }  // namespace
 }  // namespace sluice::test
