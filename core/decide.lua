@@ -52,7 +52,7 @@ local function fail(what)
     return redis.error_reply('ERR decide: ' .. what)
 end
 
-local now = clock(ARGV[1])
+local now, stamp = clock(ARGV[1])
 local defs = tonumber(ARGV[2])
 if defs == nil or defs < 0 or #ARGV < 2 + defs * 6 then
     return fail('ARGV[2] must count the rule definitions that follow')
@@ -103,25 +103,21 @@ do
 end
 
 local reply, r = {}, 0
-local at, key = first, 1
 local rules, plans = {}, {}
-while at <= #ARGV do
-    local n = tonumber(ARGV[at])
-    local tokens = n < 0
-    if tokens then
-        n = -n
-    end
-    -- Check every rule; nothing is written yet.
+
+-- A check of n rules (keys from KEYS[key], definition numbers from ARGV[at + 1]): every rule is
+-- checked, nothing written, then all of them commit or none. Its reply goes after reply[r].
+local function decide_rules(key, at, n, tokens)
     local allowed = true
     for i = 1, n do
         local p = def[tonumber(ARGV[at + i])]
         rules[i] = p
-        plans[i] = p.module.check(KEYS[key + i - 1], now, p.limit, p.window_ms, p.burst, p.cost)
+        plans[i] = p.module.check(KEYS[key + i - 1], now, p.limit, p.window_ms, p.burst, p.cost,
+                                  stamp)
         if not plans[i].allowed and not p.shadow then
             allowed = false
         end
     end
-    -- Then commit all of them, or none.
     r = r + 1
     reply[r] = allowed and 1 or 0
     for i = 1, n do
@@ -143,6 +139,36 @@ while at <= #ARGV do
             r = r + 1
             reply[r] = token
         end
+    end
+end
+
+-- A check of one rule whose module decides in one call (check and commit, no plan table): the
+-- common case. A shadow rule alone never rejects the request and records it when it would allow
+-- it, as decide_rules() does.
+local function decide_one(p, key, tokens)
+    local allowed, remaining, reset_ms, retry_ms, token =
+        p.module.decide(KEYS[key], now, p.limit, p.window_ms, p.burst, p.cost, stamp)
+    reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] =
+        (p.shadow or allowed == 1) and 1 or 0, allowed, remaining, reset_ms, retry_ms
+    r = r + 5
+    if tokens then
+        r = r + 1
+        reply[r] = token
+    end
+end
+
+local at, key = first, 1
+while at <= #ARGV do
+    local n = tonumber(ARGV[at])
+    local tokens = n < 0
+    if tokens then
+        n = -n
+    end
+    local one = n == 1 and def[tonumber(ARGV[at + 1])]
+    if one and one.module.decide then
+        decide_one(one, key, tokens)
+    else
+        decide_rules(key, at, n, tokens)
     end
     at = at + n + 1
     key = key + n

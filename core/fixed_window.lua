@@ -31,10 +31,10 @@ local function ceil_ms(us)
 end
 local function clock(override)
     if override ~= nil and override ~= '' then
-        return tonumber(override)
+        return tonumber(override), override
     end
     local time = redis.call('TIME')
-    return tonumber(time[1]) * 1000000 + tonumber(time[2])
+    return tonumber(time[1]) * 1000000 + tonumber(time[2]), time[1] .. '.' .. time[2]
 end
 
 local fixed_window = {}

@@ -25,7 +25,8 @@
 
 -- Helpers every algorithm file repeats, so that each runs on its own (a bundle redeclares them).
 -- Microseconds since the epoch need 16 digits: exact in a double, but tostring() would print
--- only 14 significant ones, so every number sent back to Redis is formatted by hand.
+-- only 14 significant ones. Numbers passed to redis.call are converted exactly by Redis (%.17g,
+-- in C); only a number inside a string (an exclusive bound) is formatted here, by hand.
 local function int(x)
     return string.format('%.0f', x)
 end
@@ -38,12 +39,14 @@ end
 -- The server's clock, shared by every gateway on this Redis: no gateway's clock skew can widen or
 -- narrow a window. (Scripts are replicated by their effects, so TIME is allowed.) Expiry times are
 -- set as absolute times from this clock (PEXPIREAT): Redis expires keys by the same clock.
+-- Returns the time in microseconds and as text ("<seconds>.<microseconds>", or the override),
+-- unique per microsecond, made without formatting a number.
 local function clock(override)
     if override ~= nil and override ~= '' then
-        return tonumber(override)
+        return tonumber(override), override
     end
     local time = redis.call('TIME')
-    return tonumber(time[1]) * 1000000 + tonumber(time[2])
+    return tonumber(time[1]) * 1000000 + tonumber(time[2]), time[1] .. '.' .. time[2]
 end
 
 local sliding_log = {}
@@ -63,77 +66,98 @@ local function score_at(key, rank)
     return tonumber(redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')[2])
 end
 
--- Would `cost` units be allowed at `now`? The plan holds the reply and what commit writes.
---
--- The log is trimmed first: entries at or before now - window have left the window, and no
--- decision counts them, so removing them changes nothing any check, commit or quota sees (check
--- stays free of visible writes, as core/decide.lua needs). After the trim the log holds exactly
--- the counted entries: ZCARD counts them and rank 0 is the oldest, so the common decision costs
--- ZREMRANGEBYSCORE, ZCARD and, when there is an entry, one ZRANGE (the allowed path's
--- X-RateLimit-Reset, the rejected path's Retry-After).
-function sliding_log.check(key, now, limit, window_ms, burst, cost)
-    local window_us = window_ms * 1000
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window_us))
-    local count = redis.call('ZCARD', key)
-    local plan = {now = now, window_ms = window_ms, cost = cost, count = count}
-    if count + cost <= limit then
-        plan.allowed = true
-        plan.remaining = limit - count - cost
-        plan.reset_ms = count == 0 and window_ms or ceil_ms(score_at(key, 0) + window_us - now)
-        plan.retry_ms = 0
-        return plan
-    end
-    plan.allowed = false
-    plan.remaining = 0
-    if count == 0 then
-        -- Only a cost above the limit gets here with an empty log: never allowed.
-        plan.reset_ms = 0
-        plan.retry_ms = window_ms
-        return plan
-    end
-    -- It fits once count + cost - limit entries have left: when the entry at that rank - 1 does.
-    -- Usually count == limit and cost == 1: the oldest, whose score is also the reset. A log can
-    -- hold more when the limit was lowered while it was live.
-    local pivot_rank = count + cost - limit - 1
-    local oldest = score_at(key, 0)
-    plan.reset_ms = ceil_ms(oldest + window_us - now)
-    if cost > limit then
-        plan.retry_ms = window_ms
-        return plan
-    end
-    local pivot = pivot_rank == 0 and oldest or score_at(key, pivot_rank)
-    plan.retry_ms = math.max(1, ceil_ms(pivot + window_us - now))
-    return plan
+-- Trims the log and counts what is left. Entries at or before now - window have left the window,
+-- and no decision counts them, so removing them changes nothing any check, commit or quota sees
+-- (a check stays free of visible writes, as core/decide.lua needs). After the trim the log holds
+-- exactly the counted entries: ZCARD counts them and rank 0 is the oldest.
+local function trimmed_count(key, now, window_us)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_us)
+    return redis.call('ZCARD', key)
 end
 
--- Records an allowed plan; returns what undo needs to take it back: the members, space-separated.
-function sliding_log.commit(key, plan)
-    local now = plan.now
-    local count = plan.count
+-- The answer for `cost` units when `count` are counted: allowed (1 or 0), remaining, reset_ms,
+-- retry_ms. One ZRANGE when there is an entry (the allowed path's reset, the rejected path's
+-- retry: usually the same, the oldest entry); none for an empty log.
+local function answer(key, now, window_ms, limit, cost, count)
+    local window_us = window_ms * 1000
+    if count + cost <= limit then
+        if count == 0 then
+            return 1, limit - cost, window_ms, 0
+        end
+        return 1, limit - count - cost, ceil_ms(score_at(key, 0) + window_us - now), 0
+    end
+    if count == 0 then
+        -- Only a cost above the limit gets here with an empty log: never allowed.
+        return 0, 0, 0, window_ms
+    end
+    local oldest = score_at(key, 0)
+    local reset_ms = ceil_ms(oldest + window_us - now)
+    if cost > limit then
+        return 0, 0, reset_ms, window_ms
+    end
+    -- It fits once count + cost - limit entries have left: when the entry at that rank - 1 does.
+    -- Usually count == limit and cost == 1: the oldest. A log can hold more when the limit was
+    -- lowered while it was live.
+    local pivot_rank = count + cost - limit - 1
+    local pivot = pivot_rank == 0 and oldest or score_at(key, pivot_rank)
+    return 0, 0, reset_ms, math.max(1, ceil_ms(pivot + window_us - now))
+end
+
+-- Records `cost` units at `now` over `count` counted ones; returns what undo needs to take them
+-- back: the members, space-separated.
+local function record(key, now, stamp, window_ms, cost, count)
+    -- The newest entry leaves the window last, `window` from now: the whole log expires then. An
+    -- absolute time from the script's clock: Redis expires keys by the clock TIME reads.
+    local expires = math.ceil((now + window_ms * 1000) / 1000)
     -- Members must be unique, or two units in the same microsecond would be one entry and the
     -- second would go uncounted (the textbook "timestamp as member" bug). Within one microsecond
     -- `count` grows with every unit, so time plus count is unique; NX and the suffix loop guard
     -- against a clock that stepped back onto an older entry.
-    if plan.cost == 1 then
-        local member = int(now) .. '-' .. count
-        while redis.call('ZADD', key, 'NX', int(now), member) == 0 do
+    local prefix = (stamp or int(now)) .. '-'
+    if cost == 1 then
+        local member = prefix .. count
+        while redis.call('ZADD', key, 'NX', now, member) == 0 do
             member = member .. '+'
         end
-        redis.call('PEXPIREAT', key, int(math.ceil((now + plan.window_ms * 1000) / 1000)))
+        redis.call('PEXPIREAT', key, expires)
         return member
     end
     local members = {}
-    for i = 0, plan.cost - 1 do
-        local member = int(now) .. '-' .. (count + i)
-        while redis.call('ZADD', key, 'NX', int(now), member) == 0 do
+    for i = 0, cost - 1 do
+        local member = prefix .. (count + i)
+        while redis.call('ZADD', key, 'NX', now, member) == 0 do
             member = member .. '+'
         end
         members[#members + 1] = member
     end
-    -- The newest entry leaves the window last, `window` from now: the whole log expires then. An
-    -- absolute time from the script's clock: Redis expires keys by the clock TIME reads.
-    redis.call('PEXPIREAT', key, int(math.ceil((now + plan.window_ms * 1000) / 1000)))
+    redis.call('PEXPIREAT', key, expires)
     return table.concat(members, ' ')
+end
+
+-- Would `cost` units be allowed at `now`? The plan holds the reply and what commit writes.
+-- ZREMRANGEBYSCORE, ZCARD and, when there is an entry, one ZRANGE.
+function sliding_log.check(key, now, limit, window_ms, burst, cost, stamp)
+    local count = trimmed_count(key, now, window_ms * 1000)
+    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count)
+    return {allowed = allowed == 1, remaining = remaining, reset_ms = reset_ms,
+            retry_ms = retry_ms, now = now, stamp = stamp, window_ms = window_ms, cost = cost,
+            count = count}
+end
+
+-- Records an allowed plan; returns what undo needs to take it back: the members, space-separated.
+function sliding_log.commit(key, plan)
+    return record(key, plan.now, plan.stamp, plan.window_ms, plan.cost, plan.count)
+end
+
+-- check and commit in one, for a request under this rule alone: the common case, with no plan
+-- table. Returns allowed (1 or 0), remaining, reset_ms, retry_ms and the token ('' if rejected).
+function sliding_log.decide(key, now, limit, window_ms, burst, cost, stamp)
+    local count = trimmed_count(key, now, window_ms * 1000)
+    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count)
+    if allowed == 1 then
+        return 1, remaining, reset_ms, 0, record(key, now, stamp, window_ms, cost, count)
+    end
+    return 0, 0, reset_ms, retry_ms, ''
 end
 
 -- {remaining, reset_ms} at `now`, without using any quota.
@@ -167,10 +191,8 @@ end
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3]) or 1
-local plan = sliding_log.check(KEYS[1], clock(ARGV[5]), limit, window_ms,
-                               tonumber(ARGV[4]) or limit, cost)
-if plan.allowed then
-    sliding_log.commit(KEYS[1], plan)
-    return {1, plan.remaining, plan.reset_ms, 0}
-end
-return {0, 0, plan.reset_ms, plan.retry_ms}
+local now, stamp = clock(ARGV[5])
+local allowed, remaining, reset_ms, retry_ms = sliding_log.decide(KEYS[1], now, limit, window_ms,
+                                                                  tonumber(ARGV[4]) or limit, cost,
+                                                                  stamp)
+return {allowed, remaining, reset_ms, retry_ms}
