@@ -343,6 +343,8 @@ TEST(KeyMix, Rejected) {
     }
     EXPECT_EQ(with({"--hot-keys", "0", "--hot-share", "0.5"}),
               "--hot-keys: expected a positive integer, got \"0\"");
+    EXPECT_EQ(with({"--key-seq", "--hot-keys", "4", "--hot-share", "0.5"}),
+              "--key-seq and --hot-keys exclude each other");
 }
 
 TEST(Usage, MentionsEveryFlag) {
