@@ -128,7 +128,7 @@ class connection {
           answers_(answers),
           endpoints_(p.endpoints[url]),
           writer_(p.opts.targets[url], p.opts.key_header),
-          keys_(seed, p.opts.keys) {}
+          keys_(seed, p.opts.keys, p.opts.hot_keys, p.opts.hot_share) {}
 
     // Opens the connection, trying each resolved address in turn, within --timeout.
     asio::awaitable<std::error_code> open() {

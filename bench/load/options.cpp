@@ -93,6 +93,16 @@ double positive_rate(std::string_view flag, std::string_view s) {
     return v;
 }
 
+double share(std::string_view flag, std::string_view s) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v) ||
+        v <= 0 || v > 1) {
+        fail(flag, "a share of the requests in (0, 1], such as 0.5", s);
+    }
+    return v;
+}
+
 // RFC 9110 token characters: what a header name may contain.
 bool is_token(std::string_view s) {
     if (s.empty()) return false;
@@ -263,6 +273,10 @@ options parse_options(std::span<const std::string_view> args) {
         } else if (flag == "--key-seq") {
             if (inline_value) throw usage_error("--key-seq: takes no value");
             o.key_seq = true;
+        } else if (flag == "--hot-keys") {
+            o.hot_keys = positive_integer(flag, value(), std::numeric_limits<std::uint64_t>::max());
+        } else if (flag == "--hot-share") {
+            o.hot_share = share(flag, value());
         } else if (flag == "--key-header") {
             std::string_view name = value();
             if (!is_token(name)) fail(flag, "a header name", name);
@@ -292,6 +306,16 @@ options parse_options(std::span<const std::string_view> args) {
     if (have_keys && o.key_header.empty()) throw usage_error("--keys needs --key-header");
     if (!have_keys && !o.key_header.empty()) throw usage_error("--key-header needs --keys");
     if (o.key_seq && !have_keys) throw usage_error("--key-seq needs --keys");
+    if ((o.hot_keys > 0) != (o.hot_share > 0)) {
+        throw usage_error(o.hot_keys > 0 ? "--hot-keys needs --hot-share"
+                                         : "--hot-share needs --hot-keys");
+    }
+    if (o.hot_keys > 0 && !have_keys) throw usage_error("--hot-keys needs --keys");
+    if (o.hot_keys > std::numeric_limits<std::uint64_t>::max() - o.keys) {
+        throw usage_error("--hot-keys: --keys plus --hot-keys must fit in 64 bits");
+    }
+    if (o.key_seq && o.hot_keys > 0)
+        throw usage_error("--key-seq and --hot-keys exclude each other");
     if (tolerance && !o.verify) throw usage_error("--verify-tolerance needs --verify-limit");
     if (o.verify) {
         o.verify->tolerance = tolerance.value_or(default_verify_tolerance);
@@ -310,8 +334,8 @@ options parse_options(std::span<const std::string_view> args) {
 
 std::string_view usage() {
     return R"(usage: sluice-load URL [URL...] [-c CONNECTIONS] [-n REQUESTS | -d DURATION]
-                   [--rate R] [--keys K --key-header NAME [--key-seq]] [--json]
-                   [--percentiles FILE]
+                   [--rate R] [--keys K --key-header NAME [--key-seq]]
+                   [--hot-keys H --hot-share P] [--json] [--percentiles FILE]
                    [--expect CODE:COUNT[,CODE:COUNT...]]
                    [--verify-limit N/DURATION [--verify-tolerance DURATION]]
                    [--threads T] [--timeout DURATION]
@@ -332,6 +356,9 @@ HTTP/1.1 load generator and verifier. Every connection keeps one request in flig
   --key-seq             with --keys: request i of the run, counted across all connections,
                         carries k(i mod K) instead of a random key, so -n K --keys K sends
                         each key exactly once
+  --hot-keys H          with --hot-share P: a share P (0 < P <= 1) of the requests carries one
+  --hot-share P         of H further keys kK..k(K+H-1) instead, e.g. --keys 10000 --hot-keys 4
+                        --hot-share 0.5: four heavy clients among 10,000 light ones
   --json                print the report as one JSON object
   --percentiles FILE    also write the latency curve to FILE, one "<percentile> <latency_us>"
                         line per point: 0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99,

@@ -47,6 +47,10 @@ struct options {
     std::uint64_t keys = 0;
     std::string key_header;
     bool key_seq = false;  // --key-seq: request i carries key i mod keys instead of a random one
+    // --hot-keys H --hot-share P: a share P (0 < P <= 1) of the requests carries one of H further
+    // keys k<K>..k<K+H-1>, the rest one of the K: a few heavy clients among many light ones.
+    std::uint64_t hot_keys = 0;
+    double hot_share = 0;
     bool json = false;
     std::string percentiles;  // --percentiles FILE: where the latency curve goes; empty: nowhere
     std::optional<expectation> expect;

@@ -34,19 +34,47 @@ class key_picker {
   public:
     key_picker(std::uint64_t seed, std::uint64_t keys) noexcept : state_(seed), keys_(keys) {}
 
+    // With `hot_keys` > 0, a share `hot_share` of the draws is one of the keys
+    // keys..keys+hot_keys-1 instead.
+    key_picker(std::uint64_t seed, std::uint64_t keys, std::uint64_t hot_keys,
+               double hot_share) noexcept
+        : state_(seed), keys_(keys), hot_keys_(hot_keys) {
+        constexpr double two_to_64 = 18446744073709551616.0;
+        if (hot_keys == 0 || hot_share <= 0) {
+            hot_keys_ = 0;
+        } else if (hot_share * two_to_64 >= two_to_64) {
+            always_hot_ = true;
+        } else {
+            hot_below_ = static_cast<std::uint64_t>(hot_share * two_to_64);
+        }
+    }
+
     std::uint64_t next() noexcept {
-        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        z ^= z >> 31;
-        // Lemire's multiply-shift maps 64 random bits onto the range without a division; the
-        // bias is at most keys / 2^64.
-        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(z) * keys_) >> 64);
+        if (hot_keys_ > 0 && (always_hot_ || bits() < hot_below_)) {
+            return keys_ + scale(bits(), hot_keys_);
+        }
+        return scale(bits(), keys_);
     }
 
   private:
+    std::uint64_t bits() noexcept {
+        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+
+    // Lemire's multiply-shift maps 64 random bits onto the range without a division; the bias
+    // is at most n / 2^64.
+    static std::uint64_t scale(std::uint64_t z, std::uint64_t n) noexcept {
+        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(z) * n) >> 64);
+    }
+
     std::uint64_t state_;
     std::uint64_t keys_;
+    std::uint64_t hot_keys_ = 0;
+    std::uint64_t hot_below_ = 0;  // a draw below this picks a hot key
+    bool always_hot_ = false;
 };
 
 // --key-seq: request i of the run, counted across every connection and thread, gets key

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,13 +17,17 @@ options parse(std::initializer_list<std::string_view> args) {
 }
 
 // The message main() prints after "sluice-load: ", or "" when the arguments were accepted.
-std::string error_of(std::initializer_list<std::string_view> args) {
+std::string error_of(std::span<const std::string_view> args) {
     try {
-        parse(args);
+        parse_options(args);
     } catch (const usage_error& e) {
         return e.what();
     }
     return "";
+}
+std::string error_of(std::initializer_list<std::string_view> args) {
+    std::vector<std::string_view> v(args);
+    return error_of(std::span<const std::string_view>(v));
 }
 
 TEST(Options, Defaults) {
@@ -309,12 +314,45 @@ TEST(ExpectFlag, Rejected) {
               "--expect: status 200 given twice in \"200:1,200:2\"");
 }
 
+TEST(KeyMix, HotKeys) {
+    options o = parse({"http://h:1/", "--keys", "10000", "--key-header", "X-Api-Key", "--hot-keys",
+                       "4", "--hot-share", "0.5"});
+    EXPECT_EQ(o.keys, 10000u);
+    EXPECT_EQ(o.hot_keys, 4u);
+    EXPECT_DOUBLE_EQ(o.hot_share, 0.5);
+    EXPECT_EQ(parse({"http://h:1/"}).hot_keys, 0u);
+}
+
+TEST(KeyMix, Rejected) {
+    const std::vector<std::string_view> keyed = {"http://h:1/", "--keys", "10", "--key-header",
+                                                 "K"};
+    auto with = [&](std::initializer_list<std::string_view> more) {
+        std::vector<std::string_view> args = keyed;
+        args.insert(args.end(), more);
+        return error_of(std::span<const std::string_view>(args));
+    };
+    EXPECT_EQ(with({"--hot-keys", "4"}), "--hot-keys needs --hot-share");
+    EXPECT_EQ(with({"--hot-share", "0.5"}), "--hot-share needs --hot-keys");
+    EXPECT_EQ(error_of({"http://h:1/", "--hot-keys", "4", "--hot-share", "0.5"}),
+              "--hot-keys needs --keys");
+    for (std::string_view bad : {"0", "1.5", "-0.1", "x", "", "nan"}) {
+        EXPECT_EQ(with({"--hot-keys", "4", "--hot-share", bad}),
+                  "--hot-share: expected a share of the requests in (0, 1], such as 0.5, got \"" +
+                      std::string(bad) + "\"")
+            << bad;
+    }
+    EXPECT_EQ(with({"--hot-keys", "0", "--hot-share", "0.5"}),
+              "--hot-keys: expected a positive integer, got \"0\"");
+    EXPECT_EQ(with({"--key-seq", "--hot-keys", "4", "--hot-share", "0.5"}),
+              "--key-seq and --hot-keys exclude each other");
+}
+
 TEST(Usage, MentionsEveryFlag) {
     std::string_view u = usage();
     for (std::string_view flag :
          {"-c ", "-n ", "-d ", "--rate", "--keys", "--key-header", "--key-seq", "--json",
           "--percentiles", "--expect", "--verify-limit", "--verify-tolerance", "--threads",
-          "--timeout", "--help", "URL [URL...]"}) {
+          "--timeout", "--help", "URL [URL...]", "--hot-keys", "--hot-share"}) {
         EXPECT_NE(u.find(flag), std::string_view::npos) << flag;
     }
 }

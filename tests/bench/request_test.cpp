@@ -52,6 +52,36 @@ TEST(KeyPicker, StaysInRangeAndCoversIt) {
     }
 }
 
+TEST(KeyPicker, HotKeysTakeTheirShareAfterTheOthers) {
+    key_picker keys(7, 1000, 4, 0.25);
+    std::vector<int> hot(4, 0);
+    int cold = 0;
+    for (int i = 0; i < 40'000; ++i) {
+        std::uint64_t k = keys.next();
+        ASSERT_LT(k, 1004u);
+        if (k >= 1000) {
+            ++hot[k - 1000];
+        } else {
+            ++cold;
+        }
+    }
+    // A quarter of 40,000 draws goes to the four hot keys, 2,500 each; 5 sigma is about 240.
+    EXPECT_GT(cold, 29'500);
+    EXPECT_LT(cold, 30'500);
+    for (int n : hot) {
+        EXPECT_GT(n, 2'260);
+        EXPECT_LT(n, 2'740);
+    }
+}
+
+TEST(KeyPicker, HotShareOneIsOnlyHotKeys) {
+    key_picker keys(3, 10, 2, 1.0);
+    for (int i = 0; i < 1000; ++i) {
+        std::uint64_t k = keys.next();
+        ASSERT_TRUE(k == 10 || k == 11) << k;
+    }
+}
+
 TEST(KeyPicker, OneKeyIsAlwaysZero) {
     key_picker keys(5, 1);
     for (int i = 0; i < 100; ++i)
