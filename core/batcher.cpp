@@ -40,8 +40,11 @@ batcher::~batcher() = default;
 
 batcher::batch* batcher::acquire() {
     if (free_.empty()) {
-        // Grows to the batches in flight at the shard's peak, then stays.
+        // Grows to the batches in flight at the shard's peak, then stays. The buffer is sized
+        // for a full batch of typical checks at once, so that a batch larger than the ones
+        // before it does not grow it while the shard is busy.
         all_.push_back(std::make_unique<batch>());
+        all_.back()->request.reserve(256 + max_checks_ * 128);
         return all_.back().get();
     }
     batch* b = free_.back();

@@ -39,14 +39,16 @@ end
 -- The server's clock, shared by every gateway on this Redis: no gateway's clock skew can widen or
 -- narrow a window. (Scripts are replicated by their effects, so TIME is allowed.) Expiry times are
 -- set as absolute times from this clock (PEXPIREAT): Redis expires keys by the same clock.
--- Returns the time in microseconds and as text ("<seconds>.<microseconds>", or the override),
--- unique per microsecond, made without formatting a number.
+-- Returns the time in microseconds, as a number and as text (its digits, or the override's), the
+-- text made without formatting a number.
 local function clock(override)
     if override ~= nil and override ~= '' then
         return tonumber(override), override
     end
     local time = redis.call('TIME')
-    return tonumber(time[1]) * 1000000 + tonumber(time[2]), time[1] .. '.' .. time[2]
+    local usec = time[2]
+    return tonumber(time[1]) * 1000000 + tonumber(usec),
+           time[1] .. string.rep('0', 6 - #usec) .. usec
 end
 
 local sliding_log = {}
@@ -62,8 +64,13 @@ local function oldest_in_window(key, from)
 end
 
 -- The score of the entry at `rank` (0 = oldest) of a trimmed log.
+--
+-- Read from the member, whose leading digits are its score (record() writes both from the same
+-- text): a score in a reply is a double Redis formats with printf, and that formatting is a
+-- sizeable part of a decision's cost.
 local function score_at(key, rank)
-    return tonumber(redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')[2])
+    local member = redis.call('ZRANGE', key, rank, rank)[1]
+    return tonumber(string.match(member, '^%d+'))
 end
 
 -- Trims the log and counts what is left. Entries at or before now - window have left the window,
@@ -113,10 +120,11 @@ local function record(key, now, stamp, window_ms, cost, count)
     -- second would go uncounted (the textbook "timestamp as member" bug). Within one microsecond
     -- `count` grows with every unit, so time plus count is unique; NX and the suffix loop guard
     -- against a clock that stepped back onto an older entry.
-    local prefix = (stamp or int(now)) .. '-'
+    local score = stamp or int(now)
+    local prefix = score .. '-'
     if cost == 1 then
         local member = prefix .. count
-        while redis.call('ZADD', key, 'NX', now, member) == 0 do
+        while redis.call('ZADD', key, 'NX', score, member) == 0 do
             member = member .. '+'
         end
         redis.call('PEXPIREAT', key, expires)
@@ -125,7 +133,7 @@ local function record(key, now, stamp, window_ms, cost, count)
     local members = {}
     for i = 0, cost - 1 do
         local member = prefix .. (count + i)
-        while redis.call('ZADD', key, 'NX', now, member) == 0 do
+        while redis.call('ZADD', key, 'NX', score, member) == 0 do
             member = member .. '+'
         end
         members[#members + 1] = member

@@ -49,7 +49,9 @@ local function clock(override)
         return tonumber(override), override
     end
     local time = redis.call('TIME')
-    return tonumber(time[1]) * 1000000 + tonumber(time[2]), time[1] .. '.' .. time[2]
+    local usec = time[2]
+    return tonumber(time[1]) * 1000000 + tonumber(usec),
+           time[1] .. string.rep('0', 6 - #usec) .. usec
 end
 
 local sliding_window = {}
