@@ -68,9 +68,14 @@ end
 -- Read from the member, whose leading digits are its score (record() writes both from the same
 -- text): a score in a reply is a double Redis formats with printf, and that formatting is a
 -- sizeable part of a decision's cost.
+-- A member some other writer added without that prefix is read by its score.
 local function score_at(key, rank)
     local member = redis.call('ZRANGE', key, rank, rank)[1]
-    return tonumber(string.match(member, '^%d+'))
+    local digits = string.match(member, '^%d+')
+    if digits then
+        return tonumber(digits)
+    end
+    return tonumber(redis.call('ZSCORE', key, member))
 end
 
 -- Trims the log and counts what is left. Entries at or before now - window have left the window,
