@@ -14,10 +14,8 @@
 #include <benchmark/benchmark.h>
 
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -188,29 +186,9 @@ BENCHMARK(BM_key_header);
 struct rejection {
     sluice::http::response res;
     std::string out;
-    char body[256];
+    char body[sluice::core::rejection_body_capacity];
     char policy[sluice::core::ratelimit_member_capacity];
     char state[sluice::core::ratelimit_member_capacity];
-
-    // The body gateway_handler::scratch::rejection_body writes.
-    std::string_view write_body(std::int64_t limit, std::chrono::milliseconds window,
-                                std::int64_t retry_after_ms) noexcept {
-        char* at = body;
-        char* const end = body + sizeof body;
-        auto put = [&](std::string_view t) {
-            std::memcpy(at, t.data(), t.size());
-            at += t.size();
-        };
-        auto num = [&](std::int64_t v) { at = std::to_chars(at, end, v).ptr; };
-        put(R"({"error":"too_many_requests","limit":)");
-        num(limit);
-        put(R"(,"window_ms":)");
-        num(window.count());
-        put(R"(,"retry_after_ms":)");
-        num(retry_after_ms);
-        put("}");
-        return {body, static_cast<std::size_t>(at - body)};
-    }
 
     void write(std::int64_t retry_after_ms, std::int64_t reset_ms) {
         using namespace sluice::core;
@@ -229,7 +207,7 @@ struct rejection {
         res.add_header("X-RateLimit-Remaining", std::int64_t{0});
         res.add_header("X-RateLimit-Reset", ceil_seconds(reset_ms));
         res.add_header("RateLimit", format_ratelimit(state, "default", 0, retry_after));
-        res.set_body(write_body(limit, window, retry_after_ms));
+        res.set_body(format_rejection_body(body, {}, limit, window, retry_after_ms));
         res.write_head(out, sluice::http::connection_header::none);
         out.append(res.body());
     }

@@ -1,4 +1,5 @@
-# Script mode helper of sluice_lua_bundle: writes OUTPUT from MODULES ("|"-separated) and DRIVER.
+# Script mode helper of sluice_lua_bundle: writes OUTPUT from HELPERS, MODULES ("|"-separated, may
+# be empty) and DRIVER.
 set(marker "\n-- == standalone")
 string(REPLACE "|" ";" modules "${MODULES}")
 get_filename_component(driver_name ${DRIVER} NAME)
@@ -12,7 +13,9 @@ if(shebang_at EQUAL 0)
     string(SUBSTRING "${driver}" 0 ${eol} shebang)
     string(SUBSTRING "${driver}" ${eol} -1 driver)
 endif()
-set(text "${shebang}-- ${driver_name} assembled by the build: the algorithm modules, the driver.\n")
+set(text "${shebang}-- ${driver_name} assembled by the build: the helpers, the algorithm modules, the driver.\n")
+file(READ ${HELPERS} helpers)
+string(APPEND text "\n-- ==== from lua_helpers.lua ====\n\n${helpers}\n")
 foreach(module ${modules})
     file(READ ${module} content)
     string(FIND "${content}" "${marker}" at)

@@ -17,27 +17,9 @@
 -- until the window ends (0 when nothing is counted in it), and so is retry_after_ms (a cost above
 -- the limit is never allowed: then the window).
 --
--- Run it on its own: redis-cli --eval core/fixed_window.lua 'sluice:{ip:127.0.0.1}:api:fw' , 5 10000
+-- Run it on its own: redis-cli --eval build/core/lua/fixed_window.lua 'sluice:{ip:127.0.0.1}:api:fw' , 5 10000
 
--- Helpers every algorithm file repeats, so that each runs on its own (a bundle redeclares them).
-local function int(x)
-    return string.format('%.0f', x)
-end
-local function ceil_ms(us)
-    if us <= 0 then
-        return 0
-    end
-    return math.ceil(us / 1000)
-end
-local function clock(override)
-    if override ~= nil and override ~= '' then
-        return tonumber(override), override
-    end
-    local time = redis.call('TIME')
-    local usec = time[2]
-    return tonumber(time[1]) * 1000000 + tonumber(usec),
-           time[1] .. string.rep('0', 6 - #usec) .. usec
-end
+-- int, ceil_ms and clock: core/lua_helpers.lua, which the build puts in front.
 
 local fixed_window = {}
 

@@ -92,4 +92,24 @@ std::string_view format_ratelimit(std::span<char> out, std::string_view name,
     return w.result();
 }
 
+std::string_view format_rejection_body(std::span<char> out, std::string_view rule,
+                                       std::int64_t limit, std::chrono::milliseconds window,
+                                       std::int64_t retry_after_ms) noexcept {
+    writer w{out};
+    w.text(R"({"error":"too_many_requests",)");
+    if (!rule.empty()) {
+        w.text(R"("rule":")");
+        w.text(rule);
+        w.text(R"(",)");
+    }
+    w.text(R"("limit":)");
+    w.number(limit);
+    w.text(R"(,"window_ms":)");
+    w.number(window.count());
+    w.text(R"(,"retry_after_ms":)");
+    w.number(retry_after_ms);
+    w.text("}");
+    return w.result();
+}
+
 }  // namespace sluice::core

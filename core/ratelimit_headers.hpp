@@ -41,6 +41,17 @@ std::string_view format_ratelimit_policy(std::span<char> out, std::string_view n
 std::string_view format_ratelimit(std::span<char> out, std::string_view name,
                                   std::int64_t remaining, std::int64_t seconds) noexcept;
 
+// Room for the 429's JSON body: its fixed text, a rule name of up to 64 characters and three
+// numbers of up to 19 digits.
+inline constexpr std::size_t rejection_body_capacity = 256;
+
+// The body of every rejection (CONTRACT.md): `{"error":"too_many_requests",` then, when a rules
+// file decided, `"rule":"<name>",`, then `"limit":..,"window_ms":..,"retry_after_ms":..}`. The
+// result views `out`; it is empty when `out` is too small.
+std::string_view format_rejection_body(std::span<char> out, std::string_view rule,
+                                       std::int64_t limit, std::chrono::milliseconds window,
+                                       std::int64_t retry_after_ms) noexcept;
+
 // Whole seconds, rounded up, of a non-negative span of milliseconds; 0 for 0 or less.
 constexpr std::int64_t ceil_seconds(std::int64_t ms) noexcept {
     return ms <= 0 ? 0 : (ms + 999) / 1000;

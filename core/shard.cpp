@@ -120,27 +120,7 @@ std::string_view gateway_handler::scratch::number(int slot, std::int64_t v) noex
 std::string_view gateway_handler::scratch::rejection_body(std::string_view rule, std::int64_t limit,
                                                           std::chrono::milliseconds window,
                                                           std::int64_t retry_after_ms) noexcept {
-    char* at = body;
-    char* const end = body + sizeof body;
-    auto put = [&](std::string_view t) {
-        std::memcpy(at, t.data(), t.size());
-        at += t.size();
-    };
-    auto num = [&](std::int64_t v) { at = std::to_chars(at, end, v).ptr; };
-    put(R"({"error":"too_many_requests",)");
-    if (!rule.empty()) {
-        put(R"("rule":")");
-        put(rule);
-        put(R"(",)");
-    }
-    put(R"("limit":)");
-    num(limit);
-    put(R"(,"window_ms":)");
-    num(window.count());
-    put(R"(,"retry_after_ms":)");
-    num(retry_after_ms);
-    put("}");
-    return {body, static_cast<std::size_t>(at - body)};
+    return format_rejection_body(body, rule, limit, window, retry_after_ms);
 }
 
 asio::awaitable<void> gateway_handler::relay_allowed(const http::request& req,

@@ -81,7 +81,7 @@ class gateway_handler {
         rules_scratch rules;
         std::uint64_t rules_generation = 0;  // the version `rules` is sized for; 0: none
         identity_buffer identity;
-        char body[256];
+        char body[rejection_body_capacity];
         // RateLimit-Policy and RateLimit: a member per applying rule, ", " between them.
         char policy[max_applying_rules * (ratelimit_member_capacity + 2)];
         char state[max_applying_rules * (ratelimit_member_capacity + 2)];

@@ -8,7 +8,7 @@
 -- ARGV[3]  cost    units this request uses (default 1)
 -- ARGV[4]  burst   read by token-bucket only; every algorithm file takes the same arguments
 -- ARGV[5]  now     TESTS ONLY: the clock in microseconds instead of the server's TIME. The gateway
---                  never sends it (core/limiter.cpp sends limit and window only).
+--                  never runs this part: it decides through core/decide.lua, on the server's TIME.
 --
 -- Returns {allowed, remaining, reset_ms, retry_after_ms}:
 --   allowed         1 when the request is allowed (and recorded), 0 when rejected (not recorded)
@@ -21,35 +21,9 @@
 -- core/decide.lua, core/quota.lua and core/give_back.lua are assembled from at build time; the
 -- part below runs one request against one rule.
 --
--- Run it on its own: redis-cli --eval core/sliding_log.lua 'sluice:{ip:127.0.0.1}:log' , 5 10000
+-- Run it on its own: redis-cli --eval build/core/lua/sliding_log.lua 'sluice:{ip:127.0.0.1}:log' , 5 10000
 
--- Helpers every algorithm file repeats, so that each runs on its own (a bundle redeclares them).
--- Microseconds since the epoch need 16 digits: exact in a double, but tostring() would print
--- only 14 significant ones. Numbers passed to redis.call are converted exactly by Redis (%.17g,
--- in C); only a number inside a string (an exclusive bound) is formatted here, by hand.
-local function int(x)
-    return string.format('%.0f', x)
-end
-local function ceil_ms(us)
-    if us <= 0 then
-        return 0
-    end
-    return math.ceil(us / 1000)
-end
--- The server's clock, shared by every gateway on this Redis: no gateway's clock skew can widen or
--- narrow a window. (Scripts are replicated by their effects, so TIME is allowed.) Expiry times are
--- set as absolute times from this clock (PEXPIREAT): Redis expires keys by the same clock.
--- Returns the time in microseconds, as a number and as text (its digits, or the override's), the
--- text made without formatting a number.
-local function clock(override)
-    if override ~= nil and override ~= '' then
-        return tonumber(override), override
-    end
-    local time = redis.call('TIME')
-    local usec = time[2]
-    return tonumber(time[1]) * 1000000 + tonumber(usec),
-           time[1] .. string.rep('0', 6 - #usec) .. usec
-end
+-- int, ceil_ms and clock: core/lua_helpers.lua, which the build puts in front.
 
 local sliding_log = {}
 

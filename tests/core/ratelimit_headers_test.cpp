@@ -75,5 +75,17 @@ TEST(RatelimitHeaders, Modes) {
     EXPECT_EQ(parse_header_mode("draft"), std::nullopt);
 }
 
+// The 429's body, with and without the rule that decided; nothing when it does not fit.
+TEST(RatelimitHeaders, RejectionBodyIsTheContracts) {
+    std::array<char, rejection_body_capacity> b{};
+    EXPECT_EQ(format_rejection_body(b, {}, 5, milliseconds(10'000), 9'988),
+              R"({"error":"too_many_requests","limit":5,"window_ms":10000,"retry_after_ms":9988})");
+    EXPECT_EQ(format_rejection_body(b, "api", 100, milliseconds(60'000), 1),
+              R"({"error":"too_many_requests","rule":"api","limit":100,"window_ms":60000,)"
+              R"("retry_after_ms":1})");
+    std::array<char, 40> small{};
+    EXPECT_EQ(format_rejection_body(small, {}, 5, milliseconds(10'000), 1), "");
+}
+
 }  // namespace
 }  // namespace sluice::core

@@ -3,15 +3,16 @@
 #include "core/rules_file.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <string>
 
+#include "tests/support/temp_file.hpp"
+
 namespace sluice::core {
 namespace {
+
+using test::temp_file;
 
 using std::chrono::milliseconds;
 
@@ -360,23 +361,6 @@ TEST(RulesFile, ABurstOnAnotherAlgorithmHasNoEffect) {
                   .find("burst: expected a positive integer"),
               std::string::npos);
 }
-
-// A temporary file, removed at the end of the test.
-class temp_file {
-  public:
-    explicit temp_file(const std::string& text) {
-        char name[] = "/tmp/sluice-rules-XXXXXX";
-        const int fd = ::mkstemp(name);
-        path_ = name;
-        std::ofstream(path_) << text;
-        ::close(fd);
-    }
-    ~temp_file() { std::remove(path_.c_str()); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
 
 TEST(RulesFile, LoadsFromDiskAndNamesTheFile) {
     const temp_file good("rules:\n  - {name: a, limit: 5, window: 1s}\n");

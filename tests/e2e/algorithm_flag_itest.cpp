@@ -13,16 +13,6 @@
 namespace sluice::test {
 namespace {
 
-std::string statuses(unsigned short port, int n) {
-    http_client c{port};
-    std::string out;
-    for (int i = 0; i < n; ++i) {
-        const auto r = c.get("/");
-        out += (out.empty() ? "" : " ") + (r ? std::to_string(r->status) : std::string("none"));
-    }
-    return out;
-}
-
 struct algorithm_case {
     const char* name;
     const char* key;  // the client's key, the window's number stripped for fixed-window

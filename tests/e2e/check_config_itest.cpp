@@ -2,37 +2,18 @@
 // flags that go with a rules file.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "tests/support/process.hpp"
+#include "tests/support/temp_file.hpp"
 
 namespace sluice::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A rules file in /tmp, removed at the end of the test.
-class rules_file {
-  public:
-    explicit rules_file(const std::string& text) {
-        char name[] = "/tmp/sluice-check-XXXXXX";
-        const int fd = ::mkstemp(name);
-        path_ = name;
-        std::ofstream(path_) << text;
-        ::close(fd);
-    }
-    ~rules_file() { std::remove(path_.c_str()); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
 
 // Every line the program writes to stdout until it exits.
 std::vector<std::string> stdout_lines(process& p) {
@@ -47,7 +28,7 @@ std::vector<std::string> stdout_lines(process& p) {
 }
 
 TEST(CheckConfig, AValidFilePrintsOneLinePerRuleAndExitsZero) {
-    const rules_file file(R"(rules:
+    const temp_file file(R"(rules:
   - name: login
     match: {methods: [POST], path: /login}
     key: ip
@@ -76,7 +57,7 @@ TEST(CheckConfig, AValidFilePrintsOneLinePerRuleAndExitsZero) {
 }
 
 TEST(CheckConfig, ABrokenFilePrintsTheErrorAndExitsTwo) {
-    const rules_file file("rules:\n  - name: login\n    limit: abc\n    window: 1m\n");
+    const temp_file file("rules:\n  - name: login\n    limit: abc\n    window: 1m\n");
     process p(binary("sluice"), {"--check-config=" + file.path()}, true, true);
     EXPECT_EQ(stdout_lines(p), std::vector<std::string>{});
     EXPECT_EQ(p.wait(5s), 2);
@@ -95,7 +76,7 @@ TEST(CheckConfig, AMissingFileExitsTwo) {
 }
 
 TEST(CheckConfig, ConfigWithTheRuleFlagsIsAUsageError) {
-    const rules_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
+    const temp_file file("rules:\n  - {name: a, limit: 5, window: 1s}\n");
     process p(binary("sluice"), {"--config", file.path(), "--limit", "3"}, true, true);
     EXPECT_EQ(p.wait(5s), 2);
     EXPECT_EQ(p.stderr_lines(100ms),
@@ -107,7 +88,7 @@ TEST(CheckConfig, ConfigWithTheRuleFlagsIsAUsageError) {
 // A rules file the gateway cannot serve is refused at start, with the line --check-config
 // prints, before anything listens.
 TEST(CheckConfig, TheGatewayRefusesAnInvalidRulesFileAtStart) {
-    const rules_file file("rules:\n  - name: a\n    limit: abc\n    window: 1s\n");
+    const temp_file file("rules:\n  - name: a\n    limit: abc\n    window: 1s\n");
     process p(binary("sluice"),
               {"--config", file.path(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, true,
               true);
@@ -124,7 +105,7 @@ TEST(CheckConfig, MoreThanSixteenRulesThatCanApplyTogetherAreRefused) {
     std::string text = "rules:\n";
     for (int i = 0; i < 17; ++i)
         text += "  - {name: r" + std::to_string(i) + ", limit: 5, window: 1s}\n";
-    const rules_file file(text);
+    const temp_file file(text);
     process p(binary("sluice"), {"--check-config", file.path()}, true, true);
     EXPECT_EQ(p.wait(5s), 2);
     EXPECT_EQ(p.stderr_lines(100ms),

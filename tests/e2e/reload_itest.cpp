@@ -4,12 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -19,48 +16,16 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/sluice_gateway.hpp"
+#include "tests/support/temp_file.hpp"
 
 namespace sluice::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A rules file whose contents are replaced atomically (write aside, rename over), as an editor or
-// a deployment tool would: a reload never reads half a file.
-class rules_file {
-  public:
-    explicit rules_file(const std::string& text) {
-        char name[] = "/tmp/sluice-reload-XXXXXX";
-        const int fd = ::mkstemp(name);
-        ::close(fd);
-        path_ = name;
-        write(text);
-    }
-    ~rules_file() { std::remove(path_.c_str()); }
-    void write(const std::string& text) const {
-        const std::string aside = path_ + ".new";
-        std::ofstream(aside) << text;
-        std::rename(aside.c_str(), path_.c_str());
-    }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-
-std::string statuses(unsigned short port, int n) {
-    http_client c{port};
-    std::string out;
-    for (int i = 0; i < n; ++i) {
-        const auto r = c.get("/");
-        out += (out.empty() ? "" : " ") + (r ? std::to_string(r->status) : std::string("none"));
-    }
-    return out;
-}
-
 TEST(Reload, ANewFileIsTheNextGenerationAndABrokenOneIsRefused) {
     redis_server redis;
-    rules_file file{"rules:\n  - {name: strict, limit: 2, window: 1m}\n"};
+    temp_file file{"rules:\n  - {name: strict, limit: 2, window: 1m}\n"};
     sluice_gateway gw{
         redis.url(),
         {.flags = {"--threads", "2", "--config", file.path()}, .capture_stderr = true}};
@@ -123,7 +88,7 @@ TEST(Reload, SighupEvery100MsUnderLoad) {
     redis_server redis;
     const std::string a = "rules:\n  - {name: blue, limit: 1000000, window: 1m}\n";
     const std::string b = "rules:\n  - {name: green, limit: 1000000, window: 1m}\n";
-    rules_file file{a};
+    temp_file file{a};
     sluice_gateway gw{redis.url(), {.flags = {"--threads", "2", "--config", file.path()}}};
     ASSERT_TRUE(gw.wait_ready());
     std::atomic<bool> stop{false};
@@ -173,7 +138,7 @@ long long json_number(const std::string& body, const std::string& name) {
 
 TEST(Quota, ReadsWhatARuleHasLeftWithoutUsingIt) {
     redis_server redis;
-    rules_file file{
+    temp_file file{
         "rules:\n"
         "  - {name: login, limit: 5, window: 1m}\n"
         "  - {name: bucket, algorithm: token-bucket, limit: 10, window: 1m, burst: 4}\n"};

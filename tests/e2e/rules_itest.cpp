@@ -3,12 +3,9 @@
 // Redis itself); the answers name the rules; /metrics counts per rule.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
@@ -17,28 +14,12 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/sluice_gateway.hpp"
+#include "tests/support/temp_file.hpp"
 
 namespace sluice::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A rules file in /tmp, removed at the end of the test.
-class rules_file {
-  public:
-    explicit rules_file(const std::string& text) {
-        char name[] = "/tmp/sluice-rules-XXXXXX";
-        const int fd = ::mkstemp(name);
-        path_ = name;
-        std::ofstream(path_) << text;
-        ::close(fd);
-    }
-    ~rules_file() { std::remove(path_.c_str()); }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
 
 // A gateway serving `rules`, ready.
 struct rules_gateway {
@@ -48,7 +29,7 @@ struct rules_gateway {
         EXPECT_TRUE(gw.wait_ready());
     }
 
-    static std::vector<std::string> flags(const rules_file& f, std::vector<std::string> extra) {
+    static std::vector<std::string> flags(const temp_file& f, std::vector<std::string> extra) {
         std::vector<std::string> out = {"--config", f.path()};
         if (std::find(extra.begin(), extra.end(), "--threads") == extra.end()) {
             out.insert(out.end(), {"--threads", "1"});
@@ -71,7 +52,7 @@ struct rules_gateway {
                          decision + "\"}");
     }
 
-    rules_file file;
+    temp_file file;
     sluice_gateway gw;
 };
 

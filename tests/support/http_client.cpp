@@ -144,4 +144,14 @@ std::optional<http_response> http_get(unsigned short port, const std::string& pa
     return c.get(path, headers);
 }
 
+std::string statuses(unsigned short port, int n) {
+    http_client c{port};
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+        const auto r = c.get("/");
+        out += (out.empty() ? "" : " ") + (r ? std::to_string(r->status) : std::string("none"));
+    }
+    return out;
+}
+
 }  // namespace sluice::test

@@ -53,4 +53,8 @@ std::string exchange(unsigned short port, const std::string& bytes);
 std::optional<http_response> http_get(unsigned short port, const std::string& path,
                                       const std::string& headers = {});
 
+// The statuses of `n` GET / on one keep-alive connection, space-separated ("200 200 429"), "none"
+// for a request without an answer.
+std::string statuses(unsigned short port, int n);
+
 }  // namespace sluice::test
