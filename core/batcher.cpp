@@ -15,7 +15,6 @@ namespace sluice::core {
 struct batcher::pending {
     using resume_type = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
 
-    std::span<batch_check> checks;
     batch_outcome outcome;
     std::optional<resume_type> resume;  // a follower's; the leader never suspends on it
     pending* next = nullptr;
@@ -54,7 +53,6 @@ batcher::batch* batcher::acquire() {
 
 asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     pending me;
-    me.checks = checks;
     const bool leader = open_ == nullptr || !open_->encoder.fits(checks, max_checks_);
     if (leader) open_ = acquire();
     batch& b = *open_;
