@@ -37,14 +37,35 @@ local function oldest_in_window(key, from)
     return tonumber(first[2])
 end
 
--- The score of the entry at `rank` (0 = oldest) of a trimmed log.
+-- The trim bound (now - window) and the log's expiry time (now + window, in ms) as text: a number
+-- passed to redis.call is formatted with printf by Redis, and a 16-digit one is costly. Every
+-- check of a script call runs at one `now`, so each window's pair is made once per call (a batch
+-- of a hundred checks of one rule formats two numbers, not two hundred).
+local bounds_now, bounds = nil, nil
+local function bounds_of(now, window_ms)
+    if bounds_now ~= now then
+        bounds_now, bounds = now, {}
+    end
+    local b = bounds[window_ms]
+    if b == nil then
+        local window_us = window_ms * 1000
+        b = {int(now - window_us), int(math.ceil((now + window_us) / 1000))}
+        bounds[window_ms] = b
+    end
+    return b[1], b[2]
+end
+
+-- The score of the entry at `rank` (0 = oldest; text, for the reason above) of a trimmed log.
 --
 -- Read from the member, whose leading digits are its score (record() writes both from the same
 -- text): a score in a reply is a double Redis formats with printf, and that formatting is a
 -- sizeable part of a decision's cost.
--- A member some other writer added without that prefix is read by its score.
+-- A member some other writer added without that prefix is read by its score. nil: no such rank.
 local function score_at(key, rank)
     local member = redis.call('ZRANGE', key, rank, rank)[1]
+    if member == nil then
+        return nil
+    end
     local digits = string.match(member, '^%d+')
     if digits then
         return tonumber(digits)
@@ -52,31 +73,45 @@ local function score_at(key, rank)
     return tonumber(redis.call('ZSCORE', key, member))
 end
 
--- Trims the log and counts what is left. Entries at or before now - window have left the window,
--- and no decision counts them, so removing them changes nothing any check, commit or quota sees
--- (a check stays free of visible writes, as core/decide.lua needs). After the trim the log holds
--- exactly the counted entries: ZCARD counts them and rank 0 is the oldest.
-local function trimmed_count(key, now, window_us)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_us)
-    return redis.call('ZCARD', key)
+-- Trims the log and counts what is left: returns the count and the oldest counted entry's score
+-- (nil for an empty log). Entries at or before now - window have left the window, and no decision
+-- counts them, so removing them changes nothing any check, commit or quota sees (a check stays
+-- free of visible writes, as core/decide.lua needs). After the trim the log holds exactly the
+-- counted entries: ZCARD counts them and rank 0 is the oldest.
+--
+-- The oldest entry is read first: the answer needs it anyway, and while it is in the window
+-- nothing has left the window, so the trim (the costliest command of a decision) is skipped.
+local function trimmed_log(key, now, window_ms)
+    local oldest = score_at(key, '0')
+    if oldest == nil then
+        return 0, nil
+    end
+    if oldest > now - window_ms * 1000 then
+        return redis.call('ZCARD', key), oldest
+    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', (bounds_of(now, window_ms)))
+    local count = redis.call('ZCARD', key)
+    if count == 0 then
+        return 0, nil
+    end
+    return count, score_at(key, '0')
 end
 
--- The answer for `cost` units when `count` are counted: allowed (1 or 0), remaining, reset_ms,
--- retry_ms. One ZRANGE when there is an entry (the allowed path's reset, the rejected path's
--- retry: usually the same, the oldest entry); none for an empty log.
-local function answer(key, now, window_ms, limit, cost, count)
+-- The answer for `cost` units when `count` are counted, the oldest at `oldest`: allowed (1 or 0),
+-- remaining, reset_ms, retry_ms. The allowed path's reset and the rejected path's retry are
+-- usually both the oldest entry's.
+local function answer(key, now, window_ms, limit, cost, count, oldest)
     local window_us = window_ms * 1000
     if count + cost <= limit then
         if count == 0 then
             return 1, limit - cost, window_ms, 0
         end
-        return 1, limit - count - cost, ceil_ms(score_at(key, 0) + window_us - now), 0
+        return 1, limit - count - cost, ceil_ms(oldest + window_us - now), 0
     end
     if count == 0 then
         -- Only a cost above the limit gets here with an empty log: never allowed.
         return 0, 0, 0, window_ms
     end
-    local oldest = score_at(key, 0)
     local reset_ms = ceil_ms(oldest + window_us - now)
     if cost > limit then
         return 0, 0, reset_ms, window_ms
@@ -85,7 +120,7 @@ local function answer(key, now, window_ms, limit, cost, count)
     -- Usually count == limit and cost == 1: the oldest. A log can hold more when the limit was
     -- lowered while it was live.
     local pivot_rank = count + cost - limit - 1
-    local pivot = pivot_rank == 0 and oldest or score_at(key, pivot_rank)
+    local pivot = pivot_rank == 0 and oldest or score_at(key, int(pivot_rank))
     return 0, 0, reset_ms, math.max(1, ceil_ms(pivot + window_us - now))
 end
 
@@ -94,7 +129,7 @@ end
 local function record(key, now, stamp, window_ms, cost, count)
     -- The newest entry leaves the window last, `window` from now: the whole log expires then. An
     -- absolute time from the script's clock: Redis expires keys by the clock TIME reads.
-    local expires = math.ceil((now + window_ms * 1000) / 1000)
+    local _, expires = bounds_of(now, window_ms)
     -- Members must be unique, or two units in the same microsecond would be one entry and the
     -- second would go uncounted (the textbook "timestamp as member" bug). Within one microsecond
     -- `count` grows with every unit, so time plus count is unique; NX and the suffix loop guard
@@ -122,10 +157,12 @@ local function record(key, now, stamp, window_ms, cost, count)
 end
 
 -- Would `cost` units be allowed at `now`? The plan holds the reply and what commit writes.
--- ZREMRANGEBYSCORE, ZCARD and, when there is an entry, one ZRANGE.
+-- One ZRANGE for an empty log; ZRANGE and ZCARD while the oldest entry is in the window; else
+-- ZRANGE, ZREMRANGEBYSCORE, ZCARD and one more ZRANGE for the new oldest.
 function sliding_log.check(key, now, limit, window_ms, burst, cost, stamp)
-    local count = trimmed_count(key, now, window_ms * 1000)
-    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count)
+    local count, oldest = trimmed_log(key, now, window_ms)
+    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count,
+                                                          oldest)
     return {allowed = allowed == 1, remaining = remaining, reset_ms = reset_ms,
             retry_ms = retry_ms, now = now, stamp = stamp, window_ms = window_ms, cost = cost,
             count = count}
@@ -139,8 +176,9 @@ end
 -- check and commit in one, for a request under this rule alone: the common case, with no plan
 -- table. Returns allowed (1 or 0), remaining, reset_ms, retry_ms and the token ('' if rejected).
 function sliding_log.decide(key, now, limit, window_ms, burst, cost, stamp)
-    local count = trimmed_count(key, now, window_ms * 1000)
-    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count)
+    local count, oldest = trimmed_log(key, now, window_ms)
+    local allowed, remaining, reset_ms, retry_ms = answer(key, now, window_ms, limit, cost, count,
+                                                          oldest)
     if allowed == 1 then
         return 1, remaining, reset_ms, 0, record(key, now, stamp, window_ms, cost, count)
     end
