@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "resp/connection.hpp"
+#include "resp/error.hpp"
 #include "resp/script.hpp"
 
 namespace sluice::core {
@@ -25,13 +26,19 @@ struct batcher::batch {
     resp::request request;
     pending* first = nullptr;
     pending* last = nullptr;
+    std::chrono::steady_clock::time_point deadline;  // its first check's
+    // While it waits for room on the wire: its leader's wake-up and the next batch waiting.
+    std::optional<pending::resume_type> wake;
+    batch* next_waiting = nullptr;
 };
 
 batcher::batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
-                 std::chrono::milliseconds timeout, shard_metrics& metrics)
+                 std::size_t max_in_flight, std::chrono::milliseconds timeout,
+                 shard_metrics& metrics)
     : redis_{redis},
       decide_{decide},
       max_checks_{std::clamp<std::size_t>(max_checks, 1, max_batch_checks)},
+      max_in_flight_{max_in_flight},
       timeout_{timeout},
       metrics_{metrics} {}
 
@@ -54,7 +61,10 @@ batcher::batch* batcher::acquire() {
 asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     pending me;
     const bool leader = open_ == nullptr || !open_->encoder.fits(checks, max_checks_);
-    if (leader) open_ = acquire();
+    if (leader) {
+        open_ = acquire();
+        open_->deadline = std::chrono::steady_clock::now() + timeout_;
+    }
     batch& b = *open_;
     for (batch_check& c : checks)
         b.encoder.add(c);
@@ -82,8 +92,15 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
         // To the back of the loop's queue: the requests whose bytes arrived in this turn run
         // first, and join.
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-        if (open_ == &b) open_ = nullptr;
     }
+    // Behind the batches already waiting, too: they go out in the order they were made.
+    if (waiting_first_ != nullptr || (max_in_flight_ != 0 && in_flight_ >= max_in_flight_)) {
+        queue(b);
+        co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+            [&b](pending::resume_type wake) { b.wake.emplace(std::move(wake)); },
+            asio::use_awaitable);
+    }
+    if (open_ == &b) open_ = nullptr;
     const batch_outcome outcome = co_await send(b);
     // Resumed here, one after the other: each runs until it next waits (its answer written, or
     // its next check made) and comes back. Its frame may be gone then, so `next` is read first.
@@ -103,16 +120,44 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     co_return outcome;
 }
 
+void batcher::queue(batch& b) {
+    if (waiting_last_ != nullptr) waiting_last_->next_waiting = &b;
+    if (waiting_first_ == nullptr) waiting_first_ = &b;
+    waiting_last_ = &b;
+}
+
+void batcher::wake_next() {
+    if (waiting_first_ == nullptr || (max_in_flight_ != 0 && in_flight_ >= max_in_flight_)) return;
+    batch* const w = waiting_first_;
+    waiting_first_ = w->next_waiting;
+    if (waiting_first_ == nullptr) waiting_last_ = nullptr;
+    w->next_waiting = nullptr;
+    // Resumed here, so it is on the wire in the same write as the requests the replies just read
+    // make.
+    auto wake = std::move(*w->wake);
+    w->wake.reset();
+    std::move(wake)();
+}
+
 asio::awaitable<batch_outcome> batcher::send(batch& b) {
+    batch_outcome outcome;
+    outcome.sent = std::chrono::steady_clock::now();
+    if (outcome.sent >= b.deadline) {
+        // It waited out its whole deadline behind a batch Redis did not answer.
+        outcome.ec = resp::errc::timeout;
+        wake_next();
+        co_return outcome;
+    }
     b.encoder.encode(decide_, b.request);
     metrics_.observe_batch(b.encoder.checks());
     metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) + 1,
                                      std::memory_order_relaxed);
-    batch_outcome outcome;
-    outcome.sent = std::chrono::steady_clock::now();
+    ++in_flight_;
     batch_reader reader{b.encoder.added()};
-    outcome.ec = co_await redis_.exec(decide_, b.request, reader, timeout_);
+    outcome.ec = co_await redis_.exec(decide_, b.request, reader, b.deadline - outcome.sent);
     if (!outcome.ec) reader.finish();
+    --in_flight_;
+    wake_next();
     metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) - 1,
                                      std::memory_order_relaxed);
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - outcome.sent,

@@ -37,16 +37,24 @@ struct batch_outcome {
 //                 end of turn: A sends one EVALSHA (keys A B C), awaits it, resumes B and C
 //
 // The leader is the first request's own coroutine, so a batch costs no task or frame of its own.
-// A full batch (--batch-max checks) is sealed and the next check starts another; several batches
-// may be in flight on the shard's pipelined connection. A NOSCRIPT reloads the script and sends
-// the whole batch again: a refused EVALSHA ran nothing.
+// A full batch (--batch-max checks) is sealed and the next check starts another.
+//
+// At most --batch-in-flight batches are on the wire at once. A batch that is ready while that
+// many are out waits, still open, so the checks of the next turns join it: under load the batch
+// grows with Redis's round trip, and Redis's cost per call (a read, a parse, a script call, a
+// write) is spread over more checks exactly when Redis is the busy one. Idle, a batch goes out at
+// the end of its turn as before. A waiting batch keeps its deadline: it is counted from its first
+// check, so waiting never makes a check wait longer than --redis-timeout.
+//
+// A NOSCRIPT reloads the script and sends the whole batch again: a refused EVALSHA ran nothing.
 //
 // Not thread-safe: one per shard, on the shard's loop.
 class batcher {
   public:
     // max_checks 1 sends each check at once, in a call of its own: the unbatched baseline.
+    // max_in_flight 0 sends every batch at the end of its turn, however many are out.
     batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
-            std::chrono::milliseconds timeout, shard_metrics& metrics);
+            std::size_t max_in_flight, std::chrono::milliseconds timeout, shard_metrics& metrics);
     ~batcher();
     batcher(const batcher&) = delete;
     batcher& operator=(const batcher&) = delete;
@@ -62,14 +70,20 @@ class batcher {
     struct batch;
 
     batch* acquire();
+    void queue(batch& b);
+    void wake_next();
     asio::awaitable<batch_outcome> send(batch& b);
 
     resp::connection& redis_;
     const resp::script& decide_;
     std::size_t max_checks_;
+    std::size_t max_in_flight_;
     std::chrono::milliseconds timeout_;
     shard_metrics& metrics_;
-    batch* open_ = nullptr;     // the batch this turn's checks join, if any
+    batch* open_ = nullptr;  // the batch this turn's checks join, if any
+    std::size_t in_flight_ = 0;
+    batch* waiting_first_ = nullptr;  // batches ready to go, waiting for room, oldest first
+    batch* waiting_last_ = nullptr;
     bool turn_marked_ = false;  // this turn is counted in loop_turns once it ends
     std::vector<std::unique_ptr<batch>> all_;
     std::vector<batch*> free_;

@@ -259,6 +259,12 @@ void apply(std::string_view flag, std::string_view value, config& cfg, seen_flag
             fail(flag, "an integer from 1 to " + std::to_string(max_batch_max), value);
         }
         cfg.batch_max = *n;
+    } else if (flag == "--batch-in-flight") {
+        const auto n = value.size() <= 10 ? parse_unsigned<std::size_t>(value) : std::nullopt;
+        if (!n || *n > max_batch_in_flight) {
+            fail(flag, "an integer from 0 to " + std::to_string(max_batch_in_flight), value);
+        }
+        cfg.batch_in_flight = *n;
     } else if (flag == "--blocked-cache-size") {
         const auto n = value.size() <= 10 ? parse_unsigned<std::size_t>(value) : std::nullopt;
         if (!n || *n > max_blocked_cache_size) {
@@ -308,6 +314,7 @@ constexpr std::string_view flags_with_value[] = {
     "--burst",
     "--check-config",
     "--batch-max",
+    "--batch-in-flight",
     "--blocked-cache-size",
 };
 
@@ -487,6 +494,9 @@ std::string help_text() {
         "  --batch-max N              most limiter checks per Redis call: the checks of\n"
         "                             one event-loop turn go in one script call, 1-256;\n"
         "                             1 sends each on its own (default 64)\n"
+        "  --batch-in-flight N        most batches of a shard on the wire at once; checks\n"
+        "                             made meanwhile join the next batch, 0-1024; 0 is no\n"
+        "                             bound (default 1)\n"
         "  --blocked-cache-size N     clients each shard remembers as rejected until a\n"
         "                             known time, answered 429 without Redis until then;\n"
         "                             0 turns the cache off (default 4096)\n"

@@ -89,6 +89,9 @@ struct config {
     // The most checks one Redis call of core/decide.lua carries (core/batcher.hpp); 1 sends each
     // check in a call of its own.
     std::size_t batch_max = 64;
+    // Batches of one shard on the wire at once; a batch ready beyond them waits, open, and grows
+    // (core/batcher.hpp). 0 is no bound.
+    std::size_t batch_in_flight = 1;
     // Entries of each shard's blocked-client cache (core/blocked_cache.hpp); 0 is off.
     std::size_t blocked_cache_size = 4096;
     // May be empty (a Redis database of its own needs no prefix); never holds '{' or '}', which
@@ -145,6 +148,7 @@ inline constexpr unsigned max_threads = 1024;
 inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
 inline constexpr std::size_t max_batch_max = 256;  // core/batch.hpp's max_batch_checks
+inline constexpr std::size_t max_batch_in_flight = 1024;
 // 144 bytes an entry: about 150 MB per shard at most.
 inline constexpr std::size_t max_blocked_cache_size = 1 << 20;
 // Every idle connection holds a descriptor and an ephemeral port toward one upstream address, of

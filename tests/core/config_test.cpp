@@ -114,6 +114,16 @@ TEST(Config, BatchAndBlockedCacheFlags) {
     EXPECT_EQ(d.blocked_cache_size, 4096u);
     EXPECT_EQ(parse({"--batch-max", "1"}).batch_max, 1u);
     EXPECT_EQ(parse({"--batch-max=256"}).batch_max, 256u);
+    EXPECT_EQ(d.batch_in_flight, 1u);
+    EXPECT_EQ(parse({"--batch-in-flight", "0"}).batch_in_flight, 0u);
+    EXPECT_EQ(parse({"--batch-in-flight=1024"}).batch_in_flight, 1024u);
+    for (const char* bad : {"", "-1", "x", "1025", "2.5"}) {
+        EXPECT_EQ(error_of({"--batch-in-flight", bad}),
+                  std::string("sluice: --batch-in-flight: expected an integer from 0 to 1024, "
+                              "got \"") +
+                      bad + "\"")
+            << bad;
+    }
     EXPECT_EQ(parse({"--blocked-cache-size", "0"}).blocked_cache_size, 0u);
     EXPECT_EQ(parse({"--blocked-cache-size", "1048576"}).blocked_cache_size, 1u << 20);
     for (const char* bad : {"", "0", "-1", "x", "257", "1.5", "99999999999"}) {

@@ -37,6 +37,7 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 // Redis timeout of the gateway's flags.
 struct stack_options {
     std::size_t batch_max = 64;
+    std::size_t batch_in_flight = 1;
     std::size_t cache_size = 4096;
     std::chrono::milliseconds timeout = 2000ms;
 };
@@ -46,7 +47,7 @@ struct stack_options {
 struct fixture {
     explicit fixture(limit_policy policy, stack_options o = {})
         : conn{ctx.get_executor(), config()},
-          batch{conn, script, o.batch_max, o.timeout, metrics},
+          batch{conn, script, o.batch_max, o.batch_in_flight, o.timeout, metrics},
           cache{o.cache_size},
           limiter{batch, std::move(policy), cache, metrics} {
         conn.preload(script);
