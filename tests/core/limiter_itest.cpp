@@ -232,6 +232,80 @@ TEST(Batching, BatchMaxOneIsOneCallPerCheck) {
     EXPECT_EQ(f.batches(), 20u);
 }
 
+// Checks made while a batch is on the wire wait for it and go out together, in one batch, however
+// many turns they came in: with --batch-in-flight 1 the batch grows with Redis's round trip.
+void checks_during_a_slow_batch(std::size_t in_flight, std::uint64_t expected_batches) {
+    fixture f{policy(100, 10'000ms), {.batch_in_flight = in_flight}};
+    std::uint64_t batches = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("warm")).allowed);
+        const std::uint64_t before = f.batches();
+        std::thread([&] { f.srv.cli({"DEBUG", "SLEEP", "0.3"}); }).detach();
+        co_await sleep_for(30ms);
+        int allowed = 0, rejected = 0, done = 0;
+        for (int i = 0; i < 11; ++i) {
+            asio::co_spawn(
+                f.ctx,
+                [&]() -> asio::awaitable<void> {
+                    if ((co_await f.check("slow")).allowed) ++allowed;
+                    ++done;
+                },
+                asio::detached);
+            co_await sleep_for(10ms);  // each check in a turn of its own
+        }
+        while (done < 11)
+            co_await sleep_for(5ms);
+        EXPECT_EQ(allowed, 11);
+        EXPECT_EQ(rejected, 0);
+        batches = f.batches() - before;
+    });
+    EXPECT_EQ(batches, expected_batches);
+    EXPECT_EQ(f.srv.cli({"ZCARD", "test:{slow}:log"}), "11");
+}
+
+TEST(Batching, ChecksMadeWhileABatchIsOutGoTogether) {
+    checks_during_a_slow_batch(1, 2);  // the first check's batch, then the other ten in one
+}
+
+TEST(Batching, UnboundedInFlightSendsEveryTurnsBatch) {
+    checks_during_a_slow_batch(0, 11);
+}
+
+// A batch waiting behind one Redis does not answer keeps its own deadline, counted from its first
+// check: it fails when that passes, not a whole --redis-timeout after the batch before it failed.
+TEST(Batching, AWaitingBatchKeepsItsDeadline) {
+    fixture f{policy(100, 10'000ms), {.timeout = 200ms}};
+    std::chrono::steady_clock::duration waited{};
+    std::error_code first_ec, second_ec;
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("warm")).allowed);
+        std::thread([&] { f.srv.cli({"DEBUG", "SLEEP", "0.6"}); }).detach();
+        co_await sleep_for(30ms);
+        bool first_done = false;
+        asio::co_spawn(
+            f.ctx,
+            [&]() -> asio::awaitable<void> {
+                co_await f.check("stuck", &first_ec);
+                first_done = true;
+            },
+            asio::detached);
+        co_await sleep_for(100ms);
+        const auto start = std::chrono::steady_clock::now();
+        co_await f.check("behind", &second_ec);
+        waited = std::chrono::steady_clock::now() - start;
+        while (!first_done)
+            co_await sleep_for(5ms);
+        co_await sleep_for(600ms);  // Redis is back
+        EXPECT_TRUE((co_await f.check("after")).allowed);
+    });
+    EXPECT_EQ(first_ec, resp::errc::timeout);
+    EXPECT_EQ(second_ec, resp::errc::timeout);
+    EXPECT_GE(waited, 150ms);
+    EXPECT_LT(waited, 260ms)
+        << "waited " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+        << " ms";
+}
+
 // A NOSCRIPT on a batch (the script cache flushed): the script is loaded and the whole batch sent
 // again; a refused EVALSHA ran nothing, so nothing is counted twice.
 TEST(Batching, NoscriptReloadsAndRetriesTheWholeBatch) {
