@@ -27,9 +27,8 @@ struct batcher::batch {
     pending* first = nullptr;
     pending* last = nullptr;
     std::chrono::steady_clock::time_point deadline;  // its first check's
-    // While it waits for room on the wire: its leader's wake-up and the next batch waiting.
+    // Its leader's wake-up while it waits for room on the wire.
     std::optional<pending::resume_type> wake;
-    batch* next_waiting = nullptr;
 };
 
 batcher::batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
@@ -71,7 +70,17 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     if (b.last != nullptr) b.last->next = &me;
     if (b.first == nullptr) b.first = &me;
     b.last = &me;
-    if (b.encoder.checks() >= max_checks_) open_ = nullptr;  // sealed: the next check starts one
+    if (b.encoder.checks() >= max_checks_) {
+        open_ = nullptr;  // sealed: the next check starts one
+        if (parked_ == &b) {
+            // Full, it cannot grow: nothing left to wait for. Posted, not resumed here: this
+            // request joins it as a follower first.
+            parked_ = nullptr;
+            auto wake = std::move(*b.wake);
+            b.wake.reset();
+            asio::post(co_await asio::this_coro::executor, std::move(wake));
+        }
+    }
     if (!turn_marked_) {
         // Runs once everything ready in this turn has: counts the turn. Posted before the
         // leader's own wake-up below, so it runs first.
@@ -93,9 +102,10 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
         // first, and join.
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     }
-    // Behind the batches already waiting, too: they go out in the order they were made.
-    if (waiting_first_ != nullptr || (max_in_flight_ != 0 && in_flight_ >= max_in_flight_)) {
-        queue(b);
+    // Only a batch that can still grow waits: a full one gains nothing by it (so --batch-max 1
+    // sends every check at once, however many are out).
+    if (open_ == &b && max_in_flight_ != 0 && in_flight_ >= max_in_flight_) {
+        parked_ = &b;
         co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
             [&b](pending::resume_type wake) { b.wake.emplace(std::move(wake)); },
             asio::use_awaitable);
@@ -120,22 +130,14 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     co_return outcome;
 }
 
-void batcher::queue(batch& b) {
-    if (waiting_last_ != nullptr) waiting_last_->next_waiting = &b;
-    if (waiting_first_ == nullptr) waiting_first_ = &b;
-    waiting_last_ = &b;
-}
-
-void batcher::wake_next() {
-    if (waiting_first_ == nullptr || (max_in_flight_ != 0 && in_flight_ >= max_in_flight_)) return;
-    batch* const w = waiting_first_;
-    waiting_first_ = w->next_waiting;
-    if (waiting_first_ == nullptr) waiting_last_ = nullptr;
-    w->next_waiting = nullptr;
+void batcher::wake_parked() {
+    if (parked_ == nullptr || in_flight_ >= max_in_flight_) return;
+    batch* const b = parked_;
+    parked_ = nullptr;
     // Resumed here, so it is on the wire in the same write as the requests the replies just read
-    // make.
-    auto wake = std::move(*w->wake);
-    w->wake.reset();
+    // make. Its followers all joined in earlier turns and are suspended.
+    auto wake = std::move(*b->wake);
+    b->wake.reset();
     std::move(wake)();
 }
 
@@ -145,7 +147,6 @@ asio::awaitable<batch_outcome> batcher::send(batch& b) {
     if (outcome.sent >= b.deadline) {
         // It waited out its whole deadline behind a batch Redis did not answer.
         outcome.ec = resp::errc::timeout;
-        wake_next();
         co_return outcome;
     }
     b.encoder.encode(decide_, b.request);
@@ -157,7 +158,7 @@ asio::awaitable<batch_outcome> batcher::send(batch& b) {
     outcome.ec = co_await redis_.exec(decide_, b.request, reader, b.deadline - outcome.sent);
     if (!outcome.ec) reader.finish();
     --in_flight_;
-    wake_next();
+    wake_parked();
     metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) - 1,
                                      std::memory_order_relaxed);
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - outcome.sent,

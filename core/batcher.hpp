@@ -39,12 +39,13 @@ struct batch_outcome {
 // The leader is the first request's own coroutine, so a batch costs no task or frame of its own.
 // A full batch (--batch-max checks) is sealed and the next check starts another.
 //
-// At most --batch-in-flight batches are on the wire at once. A batch that is ready while that
-// many are out waits, still open, so the checks of the next turns join it: under load the batch
-// grows with Redis's round trip, and Redis's cost per call (a read, a parse, a script call, a
-// write) is spread over more checks exactly when Redis is the busy one. Idle, a batch goes out at
-// the end of its turn as before. A waiting batch keeps its deadline: it is counted from its first
-// check, so waiting never makes a check wait longer than --redis-timeout.
+// A batch that is ready while --batch-in-flight batches are on the wire waits, still open, so the
+// checks of the next turns join it: under load the batch grows with Redis's round trip, and
+// Redis's cost per call (a read, a parse, a script call, a write) is spread over more checks
+// exactly when Redis is the busy one. It goes when a reply makes room or when it is full (a full
+// batch gains nothing by waiting). Idle, a batch goes out at the end of its turn. A waiting batch
+// keeps its deadline: it is counted from its first check, so waiting never makes a check wait
+// longer than --redis-timeout.
 //
 // A NOSCRIPT reloads the script and sends the whole batch again: a refused EVALSHA ran nothing.
 //
@@ -70,8 +71,7 @@ class batcher {
     struct batch;
 
     batch* acquire();
-    void queue(batch& b);
-    void wake_next();
+    void wake_parked();
     asio::awaitable<batch_outcome> send(batch& b);
 
     resp::connection& redis_;
@@ -82,8 +82,9 @@ class batcher {
     shard_metrics& metrics_;
     batch* open_ = nullptr;  // the batch this turn's checks join, if any
     std::size_t in_flight_ = 0;
-    batch* waiting_first_ = nullptr;  // batches ready to go, waiting for room, oldest first
-    batch* waiting_last_ = nullptr;
+    // The open batch, when its leader waits for room on the wire: only an open batch waits, and
+    // there is one open batch at a time.
+    batch* parked_ = nullptr;
     bool turn_marked_ = false;  // this turn is counted in loop_turns once it ends
     std::vector<std::unique_ptr<batch>> all_;
     std::vector<batch*> free_;

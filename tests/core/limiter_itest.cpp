@@ -271,6 +271,36 @@ TEST(Batching, UnboundedInFlightSendsEveryTurnsBatch) {
     checks_during_a_slow_batch(0, 11);
 }
 
+// Only a batch that can still grow waits for room: full ones go at once, so the unbatched
+// baseline (--batch-max 1) keeps every check on the wire, pipelined.
+TEST(Batching, FullBatchesDoNotWaitForRoom) {
+    fixture f{policy(100, 10'000ms), {.batch_max = 4, .batch_in_flight = 1}};
+    std::uint64_t out_during_the_stall = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        EXPECT_TRUE((co_await f.check("warm")).allowed);
+        std::thread([&] { f.srv.cli({"DEBUG", "SLEEP", "0.3"}); }).detach();
+        co_await sleep_for(30ms);
+        int allowed = 0, rejected = 0;
+        asio::co_spawn(
+            f.ctx, [&]() -> asio::awaitable<void> { co_await f.check("first"); }, asio::detached);
+        co_await sleep_for(10ms);
+        bool done = false;
+        asio::co_spawn(
+            f.ctx,
+            [&]() -> asio::awaitable<void> {
+                co_await f.burst("full", 8, allowed, rejected);
+                done = true;
+            },
+            asio::detached);
+        co_await sleep_for(50ms);
+        out_during_the_stall = f.metrics.batches_in_flight.load();
+        while (!done)
+            co_await sleep_for(5ms);
+        EXPECT_EQ(allowed, 8);
+    });
+    EXPECT_EQ(out_during_the_stall, 3u);  // "first", then two full batches of four
+}
+
 // A batch waiting behind one Redis does not answer keeps its own deadline, counted from its first
 // check: it fails when that passes, not a whole --redis-timeout after the batch before it failed.
 TEST(Batching, AWaitingBatchKeepsItsDeadline) {
