@@ -41,12 +41,7 @@
 --   token:       what the rule recorded, for core/give_back.lua; '' when it recorded nothing
 -- A flat array of integers is the cheapest reply to build and to read: no nested tables.
 
-local modules = {
-    ['sliding-log'] = sliding_log,
-    ['fixed-window'] = fixed_window,
-    ['sliding-window'] = sliding_window,
-    ['token-bucket'] = token_bucket,
-}
+-- `modules` (algorithm name -> module) comes with the modules the build puts in front.
 
 local function fail(what)
     return redis.error_reply('ERR decide: ' .. what)

@@ -28,12 +28,7 @@
 --
 -- Returns {units_1, ..., units_n}: the units given back per rule (0 when nothing was left to).
 
-local modules = {
-    ['sliding-log'] = sliding_log,
-    ['fixed-window'] = fixed_window,
-    ['sliding-window'] = sliding_window,
-    ['token-bucket'] = token_bucket,
-}
+-- `modules` (algorithm name -> module) comes with the modules the build puts in front.
 
 local per_rule = 6
 local rules = #KEYS

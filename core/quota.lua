@@ -13,12 +13,7 @@
 -- now, and until the rule's state is forgotten (0 when nothing is counted), as the algorithms
 -- report them.
 
-local modules = {
-    ['sliding-log'] = sliding_log,
-    ['fixed-window'] = fixed_window,
-    ['sliding-window'] = sliding_window,
-    ['token-bucket'] = token_bucket,
-}
+-- `modules` (algorithm name -> module) comes with the modules the build puts in front.
 
 local per_rule = 4
 local rules = #KEYS
