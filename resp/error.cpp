@@ -52,6 +52,25 @@ class category final : public std::error_category {
                 return "invalid Redis URL";
             case errc::unsupported_scheme:
                 return "unsupported Redis URL scheme (only redis://)";
+            case errc::topology_error_reply:
+                return "cluster topology: the node answered with an error";
+            case errc::topology_not_array:
+                return "cluster topology: the reply is not an array";
+            case errc::topology_bad_shape:
+                return "cluster topology: unexpected element type or nesting";
+            case errc::topology_empty:
+                return "cluster topology: the reply lists no shard";
+            case errc::topology_bad_slot:
+                return "cluster topology: invalid slot range (not in 0..16383, start after end, "
+                       "or unpaired)";
+            case errc::topology_slot_conflict:
+                return "cluster topology: a slot is claimed by two shards";
+            case errc::topology_no_primary:
+                return "cluster topology: a shard that owns slots has no primary";
+            case errc::topology_bad_port:
+                return "cluster topology: a node's port is missing or not in 1..65535";
+            case errc::topology_incomplete:
+                return "cluster topology: the reply was cut short";
         }
         return "resp error " + std::to_string(ev);
     }

@@ -34,6 +34,17 @@ enum class errc {
     // Configuration
     invalid_url,
     unsupported_scheme,  // rediss:// (TLS) and anything but redis://
+
+    // Cluster topology (a CLUSTER SHARDS or CLUSTER SLOTS reply that cannot be trusted)
+    topology_error_reply,    // the node answered with an error (cluster support disabled, ...)
+    topology_not_array,      // the reply is not an array of shards or slot ranges
+    topology_bad_shape,      // an element of the wrong type or count where the format has another
+    topology_empty,          // no shard or slot range at all
+    topology_bad_slot,       // a slot that is not a number in 0..16383, start > end, an odd list
+    topology_slot_conflict,  // two shards (or ranges) claim the same slot
+    topology_no_primary,     // a shard that owns slots lists no primary
+    topology_bad_port,       // a node's port missing, not a number, or not in 1..65535
+    topology_incomplete,     // the reply ended before all of it was delivered
 };
 
 const std::error_category& resp_category() noexcept;

@@ -80,12 +80,17 @@ reply redis_sync::read_reply() {
             r->text.assign(n.value);
         }
     };
+    read_reply(on_node);
+    return root;
+}
+
+void redis_sync::read_reply(resp::adapter on_node) {
     for (;;) {
         if (start_ < buf_.size()) {
             auto res = parser_.parse(std::string_view{buf_}.substr(start_), on_node);
             if (res.st == resp::parser::status::done) {
                 start_ += res.consumed;
-                return root;
+                return;
             }
             if (res.st == resp::parser::status::error) throw std::runtime_error("bad reply");
         }
@@ -119,6 +124,16 @@ std::vector<reply> redis_sync::pipeline(const std::vector<std::vector<std::strin
     for (std::size_t i = 0; i < commands.size(); ++i)
         out.push_back(read_reply());
     return out;
+}
+
+void redis_sync::call(const std::vector<std::string>& args, resp::adapter on_node) {
+    resp::request req;
+    req.write_array_header(args.size());
+    for (const auto& a : args)
+        req.write_bulk(a);
+    req.end_command();
+    send(std::string(req.payload()));
+    read_reply(on_node);
 }
 
 std::string redis_sync::load(const std::string& source) {

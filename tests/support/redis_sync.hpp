@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "resp/adapter.hpp"
 #include "resp/node.hpp"
 #include "resp/parser.hpp"
 
@@ -36,10 +37,14 @@ class redis_sync {
     std::vector<reply> pipeline(const std::vector<std::vector<std::string>>& commands);
     // SCRIPT LOAD: the script's SHA-1.
     std::string load(const std::string& source);
+    // Sends one command and hands its reply's nodes to `on_node` as they are parsed, the way
+    // resp::connection delivers them, for testing an adapter on a real server's bytes.
+    void call(const std::vector<std::string>& args, resp::adapter on_node);
 
   private:
     void send(const std::string& bytes);
     reply read_reply();
+    void read_reply(resp::adapter on_node);
 
     int fd_ = -1;
     std::string buf_;
