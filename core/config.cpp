@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/duration.hpp"
 #include "resp/error.hpp"
@@ -77,6 +79,105 @@ resp::redis_url parse_redis(std::string_view flag, std::string_view text) {
     }
     if (ec) fail(flag, "redis://[[user]:password@]host[:port][/db]", resp::redact_redis_url(text));
     return url;
+}
+
+std::string_view trim_blanks(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string_view> split_commas(std::string_view list) {
+    std::vector<std::string_view> items;
+    std::size_t start = 0;
+    while (true) {
+        const auto comma = list.find(',', start);
+        items.push_back(list.substr(start, comma - start));
+        if (comma == std::string_view::npos) return items;
+        start = comma + 1;
+    }
+}
+
+// A seed list cut where its seeds end, as far as a password is concerned: a URL without '@' runs
+// on to the first element holding one, before the next URL, because that '@' can only end this
+// URL's userinfo (a bare seed never has one) and so its password holds a raw ','. Without this,
+// redaction would print the part of the password before the comma.
+std::vector<std::string_view> seed_spans(std::string_view list) {
+    const auto items = split_commas(list);
+    std::vector<std::string_view> spans;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        std::size_t last = i;
+        if (items[i].find("://") != std::string_view::npos &&
+            items[i].find('@') == std::string_view::npos) {
+            for (std::size_t j = i + 1;
+                 j < items.size() && items[j].find("://") == std::string_view::npos; ++j) {
+                if (items[j].find('@') != std::string_view::npos) {
+                    last = j;
+                    break;
+                }
+            }
+        }
+        const auto begin = static_cast<std::size_t>(items[i].data() - list.data());
+        const auto end =
+            static_cast<std::size_t>(items[last].data() - list.data()) + items[last].size();
+        spans.push_back(list.substr(begin, end - begin));
+        i = last;
+    }
+    return spans;
+}
+
+struct seed {
+    resp::redis_url url;
+    bool bare = false;  // HOST[:PORT], without scheme or credentials
+};
+
+// SEEDS of --redis-cluster. A bare HOST[:PORT] is read as the authority of a redis:// URL, so both
+// forms accept exactly the same hosts and ports; it may not carry credentials or a db, which only
+// a URL spells unambiguously.
+std::vector<seed> parse_seeds(std::string_view flag, std::string_view list) {
+    constexpr std::string_view list_expected =
+        "a comma-separated list of HOST[:PORT] or redis:// URLs, none empty";
+    constexpr std::string_view seed_expected =
+        "HOST[:PORT] (port 1-65535, IPv6 as [::1]:7000) or "
+        "redis://[[user]:password@]host[:port]";
+    if (trim_blanks(list).empty()) fail(flag, list_expected, list);
+    const auto items = split_commas(list);
+    if (items.size() > max_seeds) {
+        fail(flag, "at most " + std::to_string(max_seeds) + " seeds", redact_seeds(list));
+    }
+    if (seed_spans(list).size() != items.size()) {
+        fail(flag, "a ',' in a password written as %2C", redact_seeds(list));
+    }
+    std::vector<seed> seeds;
+    for (const std::string_view raw : items) {
+        const std::string_view item = trim_blanks(raw);
+        if (item.empty()) fail(flag, list_expected, redact_seeds(list));
+
+        seed s;
+        s.bare = item.find("://") == std::string_view::npos;
+        if (s.bare) {
+            if (item.find_first_of("@/?#") != std::string_view::npos) {
+                fail(flag, seed_expected, resp::redact_redis_url(item));
+            }
+            if (resp::parse_redis_url("redis://" + std::string(item), s.url)) {
+                fail(flag, seed_expected, item);
+            }
+        } else {
+            const std::error_code ec = resp::parse_redis_url(item, s.url);
+            if (ec == resp::errc::unsupported_scheme) {
+                fail(flag, "redis:// URLs (TLS, rediss://, is not supported yet)",
+                     resp::redact_redis_url(item));
+            }
+            if (ec) fail(flag, seed_expected, resp::redact_redis_url(item));
+        }
+        if (s.url.db != 0) {
+            fail(flag, "db 0 (Redis Cluster has no other database)", resp::redact_redis_url(item));
+        }
+        seeds.push_back(std::move(s));
+    }
+    return seeds;
 }
 
 // Windows and timeouts count whole milliseconds (Redis's PEXPIRE, the sweeper's resolution).
@@ -163,6 +264,9 @@ std::uint64_t parse_size(std::string_view flag, std::string_view text) {
 // What parse_args remembers beyond the config itself.
 struct seen_flags {
     bool redis = false;
+    // Per --redis-cluster seed: whether it takes --redis's user and password, which may come
+    // later on the line.
+    std::vector<bool> cluster_seed_bare;
     // The first of --limit, --window, --algorithm, --key, --burst given: what --config replaces.
     std::string_view rule_flag;
     std::optional<std::string> check_config;
@@ -182,6 +286,14 @@ void apply(std::string_view flag, std::string_view value, config& cfg, seen_flag
         cfg.redis = parse_redis(flag, value);
         cfg.redis_url_text.assign(value);
         seen.redis = true;
+    } else if (flag == "--redis-cluster") {
+        cfg.redis_cluster.clear();
+        seen.cluster_seed_bare.clear();
+        for (auto& s : parse_seeds(flag, value)) {
+            cfg.redis_cluster.push_back(std::move(s.url));
+            seen.cluster_seed_bare.push_back(s.bare);
+        }
+        cfg.redis_cluster_text.assign(value);
     } else if (flag == "--threads") {
         const auto n = value.size() <= 10 ? parse_unsigned<unsigned>(value) : std::nullopt;
         if (!n || *n < 1 || *n > max_threads) {
@@ -291,6 +403,7 @@ constexpr std::string_view flags_with_value[] = {
     "--listen",
     "--admin",
     "--redis",
+    "--redis-cluster",
     "--threads",
     "--limit",
     "--window",
@@ -329,6 +442,16 @@ unsigned default_threads() noexcept {
 }
 
 }  // namespace
+
+std::string redact_seeds(std::string_view list) {
+    const auto spans = seed_spans(list);
+    std::string out;
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out.append(resp::redact_redis_url(spans[i]));
+    }
+    return out;
+}
 
 std::string quote(std::string_view value) {
     std::string out = "\"";
@@ -457,6 +580,19 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
         cfg.redis = parse_redis("$REDIS_URL", text);
         cfg.redis_url_text.assign(text);
     }
+    if (!cfg.redis_cluster.empty()) {
+        // Only its credentials are used, so a db there would be silently ignored.
+        if (cfg.redis.db != 0) {
+            throw usage_error("sluice: --redis-cluster: Redis Cluster has only db 0, but " +
+                              std::string(seen.redis ? "--redis" : "$REDIS_URL") + " names db " +
+                              std::to_string(cfg.redis.db));
+        }
+        for (std::size_t i = 0; i < cfg.redis_cluster.size(); ++i) {
+            if (!seen.cluster_seed_bare[i]) continue;
+            cfg.redis_cluster[i].user = cfg.redis.user;
+            cfg.redis_cluster[i].password = cfg.redis.password;
+        }
+    }
     return cfg;
 }
 
@@ -474,6 +610,10 @@ std::string help_text() {
         "                             (default 127.0.0.1:9090)\n"
         "  --redis URL                redis://[[user]:password@]host[:port][/db]\n"
         "                             (default $REDIS_URL, else redis://127.0.0.1:6379)\n"
+        "  --redis-cluster SEEDS      use a Redis Cluster, found from these of its nodes:\n"
+        "                             comma-separated HOST[:PORT] (IPv6 as [::1]:7000),\n"
+        "                             which take --redis's user and password, or\n"
+        "                             redis:// URLs; at most 64, db 0 only (default none)\n"
         "  --threads N                shards, one event loop thread each (default: cores, " +
         cores +
         ")\n"

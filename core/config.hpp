@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/client_key.hpp"
 #include "core/ratelimit_headers.hpp"
@@ -70,6 +71,13 @@ struct config {
     endpoint admin{"127.0.0.1", 9090};
     std::string redis_url_text = "redis://127.0.0.1:6379";  // as given; may hold a password
     resp::redis_url redis{"127.0.0.1", 6379, {}, {}, 0};
+    // --redis-cluster: nodes to learn the cluster's topology from; empty: `redis` is the one
+    // Redis. `redis`'s host is then unused, but a bare HOST:PORT seed has its user and password,
+    // so that a password is written once for every node. Every seed's db is 0, the only one a
+    // cluster has.
+    std::vector<resp::redis_url> redis_cluster;
+    // As given; may hold passwords, so print redact_seeds of it.
+    std::string redis_cluster_text;
     unsigned threads = 1;  // shards; parse_args defaults it to the number of cores
     int limit = 5;
     std::chrono::milliseconds window{10'000};
@@ -138,6 +146,10 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
 // The --help text: every flag with its default.
 std::string help_text();
 
+// A --redis-cluster list with each seed's password replaced by "***", for messages and logs
+// (resp::redact_redis_url alone would take the whole list for one URL).
+std::string redact_seeds(std::string_view list);
+
 // A value echoed in a message: quoted, with '"', '\\' and control characters escaped, so that the
 // message stays on one line whatever the value holds.
 std::string quote(std::string_view value);
@@ -147,6 +159,9 @@ inline constexpr unsigned max_threads = 1024;
 // Past this, polling costs far more CPU than the sleep it saves could.
 inline constexpr std::chrono::microseconds max_redis_poll{10'000};
 inline constexpr int max_limit = 1'000'000'000;
+// One live seed is enough to find the rest of a cluster or the primary, and seeds are tried in
+// turn, so a longer list mostly delays the error when none answers.
+inline constexpr std::size_t max_seeds = 64;
 inline constexpr std::size_t max_batch_max = 256;  // core/batch.hpp's max_batch_checks
 inline constexpr std::size_t max_batch_in_flight = 1024;
 // 144 bytes an entry: about 150 MB per shard at most.

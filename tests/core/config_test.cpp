@@ -321,6 +321,103 @@ TEST(Config, BadRedisFromEnvironmentNamesTheVariable) {
               "\"redis://:***@h:0\"");
 }
 
+TEST(Config, RedisClusterSeeds) {
+    const config d = parse({});
+    EXPECT_TRUE(d.redis_cluster.empty());
+    EXPECT_EQ(d.redis_cluster_text, "");
+    const std::string text = "127.0.0.1:7000,[::1]:7001, redis://u:pw@node-c:7002/0 ,node-d";
+    const config c = parse({"--redis-cluster", text});
+    EXPECT_EQ(c.redis_cluster_text, text);
+    EXPECT_EQ(c.redis_cluster, (std::vector<resp::redis_url>{
+                                   {"127.0.0.1", 7000, "", "", 0},
+                                   {"::1", 7001, "", "", 0},
+                                   {"node-c", 7002, "u", "pw", 0},
+                                   {"node-d", 6379, "", "", 0},
+                               }));
+    EXPECT_EQ(parse({"--redis-cluster=REDIS://h:1"}).redis_cluster,
+              (std::vector<resp::redis_url>{{"h", 1, "", "", 0}}));
+    EXPECT_EQ(parse({"--redis-cluster", "a:1", "--redis-cluster", "b:2"}).redis_cluster,
+              (std::vector<resp::redis_url>{{"b", 2, "", "", 0}}));
+    std::string most = "h:1";
+    for (std::size_t i = 1; i < max_seeds; ++i)
+        most += ",h:" + std::to_string(i + 1);
+    EXPECT_EQ(parse({"--redis-cluster", most}).redis_cluster.size(), max_seeds);
+}
+
+TEST(Config, BareClusterSeedsTakeTheRedisCredentials) {
+    const std::vector<resp::redis_url> expected = {
+        {"a", 1, "app", "s3cret", 0}, {"b", 2, "", "", 0}, {"c", 3, "o", "p", 0}};
+    const std::string seeds = "a:1,redis://b:2,redis://o:p@c:3";
+    // Either order: --redis may come after the seeds.
+    EXPECT_EQ(parse({"--redis", "redis://app:s3cret@x:9", "--redis-cluster", seeds}).redis_cluster,
+              expected);
+    EXPECT_EQ(parse({"--redis-cluster", seeds, "--redis", "redis://app:s3cret@x:9"}).redis_cluster,
+              expected);
+    EXPECT_EQ(parse({"--redis-cluster", seeds}, "redis://app:s3cret@x:9").redis_cluster, expected);
+    const config c = parse({"--redis-cluster", seeds});
+    EXPECT_EQ(c.redis_cluster[0], (resp::redis_url{"a", 1, "", "", 0}));
+}
+
+TEST(Config, RedisClusterErrors) {
+    const std::string list =
+        "sluice: --redis-cluster: expected a comma-separated list of HOST[:PORT] or redis:// "
+        "URLs, none empty, got ";
+    for (const char* bad : {"", " ", "a:1,,b:2", "a:1,", ",a:1", "a:1, ,b:2"}) {
+        EXPECT_EQ(error_of({"--redis-cluster", bad}), list + quote(bad)) << bad;
+    }
+    EXPECT_EQ(error_of({"--redis-cluster", "redis://:pw@a:1,"}), list + "\"redis://:***@a:1,\"");
+    const std::string seed =
+        "sluice: --redis-cluster: expected HOST[:PORT] (port 1-65535, IPv6 as [::1]:7000) or "
+        "redis://[[user]:password@]host[:port], got ";
+    for (const char* bad : {"a:0", "a:65536", "a:x", "a:", "a:-1", "a:99999999999", "::1:7000",
+                            "[::1]7000", "[::1", "[zz]:1", "a b:1", "a:1/2", "a:1/", "a:1?x",
+                            ":7000", "redis://a:0", "redis://a:1?x", "redis://"}) {
+        EXPECT_EQ(error_of({"--redis-cluster", std::string("ok:1,") + bad}), seed + quote(bad))
+            << bad;
+    }
+    // Credentials belong in a URL (or in --redis); a password is never echoed.
+    EXPECT_EQ(error_of({"--redis-cluster", "u:s3cret@a:1"}), seed + "\"u:***@a:1\"");
+    EXPECT_EQ(error_of({"--redis-cluster", "redis://u:s3cret@a:0"}),
+              seed + "\"redis://u:***@a:0\"");
+    EXPECT_EQ(error_of({"--redis-cluster", "rediss://:s3cret@a:1"}),
+              "sluice: --redis-cluster: expected redis:// URLs (TLS, rediss://, is not supported "
+              "yet), got \"rediss://:***@a:1\"");
+    EXPECT_EQ(error_of({"--redis-cluster", "a:1,redis://:s3cret@b:2/3"}),
+              "sluice: --redis-cluster: expected db 0 (Redis Cluster has no other database), got "
+              "\"redis://:***@b:2/3\"");
+    std::string too_many = "redis://:s3cret@h:1";
+    for (std::size_t i = 1; i <= max_seeds; ++i)
+        too_many += ",h:" + std::to_string(i + 1);
+    const std::string shown = "redis://:***@h:1" + too_many.substr(too_many.find(','));
+    EXPECT_EQ(error_of({"--redis-cluster", too_many}),
+              "sluice: --redis-cluster: expected at most 64 seeds, got \"" + shown + "\"");
+    EXPECT_EQ(error_of({"--redis-cluster", "redis://u:pa,ss@a:1"}),
+              "sluice: --redis-cluster: expected a ',' in a password written as %2C, got "
+              "\"redis://u:***@a:1\"");
+    EXPECT_EQ(parse({"--redis-cluster", "redis://u:pa%2Css@a:1"}).redis_cluster[0].password,
+              "pa,ss");
+    EXPECT_EQ(error_of({"--redis-cluster"}), "sluice: --redis-cluster: missing value");
+    // --redis only lends its credentials here, so its db could not be honoured.
+    EXPECT_EQ(error_of({"--redis", "redis://h:1/2", "--redis-cluster", "a:1"}),
+              "sluice: --redis-cluster: Redis Cluster has only db 0, but --redis names db 2");
+    EXPECT_EQ(error_of({"--redis-cluster", "a:1"}, "redis://h:1/5"),
+              "sluice: --redis-cluster: Redis Cluster has only db 0, but $REDIS_URL names db 5");
+    EXPECT_EQ(parse({"--redis-cluster", "a:1"}, "redis://h:1/0").redis_cluster.size(), 1u);
+}
+
+TEST(Config, RedactSeeds) {
+    EXPECT_EQ(redact_seeds("redis://u:a@h:1,b:2,redis://:x,y@c"),
+              "redis://u:***@h:1,b:2,redis://:***@c");
+    EXPECT_EQ(redact_seeds("redis://:p@a:1,redis://:q@b:2"), "redis://:***@a:1,redis://:***@b:2");
+    // A raw ',' in a password: none of it is shown, whichever element it seems to end.
+    EXPECT_EQ(redact_seeds("redis://u:pa,ss@h:1,b:2"), "redis://u:***@h:1,b:2");
+    EXPECT_EQ(redact_seeds("redis://:a,b,c@h,redis://:d,e@i"), "redis://:***@h,redis://:***@i");
+    EXPECT_EQ(redact_seeds("redis://h:1,b:2,redis://:d@i"), "redis://h:1,b:2,redis://:***@i");
+    EXPECT_EQ(redact_seeds("a:1,[::1]:2"), "a:1,[::1]:2");
+    EXPECT_EQ(redact_seeds(",a,,b,"), ",a,,b,");
+    EXPECT_EQ(redact_seeds(""), "");
+}
+
 TEST(Config, Help) {
     EXPECT_TRUE(std::holds_alternative<help_requested>(run({"--help"})));
     EXPECT_TRUE(std::holds_alternative<help_requested>(run({"-h"})));
@@ -335,6 +432,7 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
     for (const char* flag : {"--listen HOST:PORT",
                              "--admin HOST:PORT",
                              "--redis URL",
+                             "--redis-cluster SEEDS",
                              "--threads N",
                              "--limit N",
                              "--window DURATION",
