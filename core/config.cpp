@@ -81,12 +81,29 @@ resp::redis_url parse_redis(std::string_view flag, std::string_view text) {
     return url;
 }
 
+constexpr std::uint16_t default_sentinel_port = 26379;
+
 std::string_view trim_blanks(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
         s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
         s.remove_suffix(1);
     return s;
+}
+
+// Whether a seed that parsed names its port: parse_redis_url fills in 6379 either way, which is
+// not a Sentinel's port.
+bool names_port(std::string_view seed) noexcept {
+    if (const auto sep = seed.find("://"); sep != std::string_view::npos) {
+        seed.remove_prefix(sep + 3);
+    }
+    if (const auto at = seed.rfind('@'); at != std::string_view::npos) seed.remove_prefix(at + 1);
+    seed = seed.substr(0, seed.find('/'));
+    if (seed.starts_with('[')) {
+        const auto close = seed.find(']');
+        return close != std::string_view::npos && close + 1 < seed.size();
+    }
+    return seed.find(':') != std::string_view::npos;
 }
 
 std::vector<std::string_view> split_commas(std::string_view list) {
@@ -128,15 +145,17 @@ std::vector<std::string_view> seed_spans(std::string_view list) {
     return spans;
 }
 
+enum class seed_role : std::uint8_t { cluster_node, sentinel };
+
 struct seed {
     resp::redis_url url;
     bool bare = false;  // HOST[:PORT], without scheme or credentials
 };
 
-// SEEDS of --redis-cluster. A bare HOST[:PORT] is read as the authority of a redis:// URL, so both
-// forms accept exactly the same hosts and ports; it may not carry credentials or a db, which only
-// a URL spells unambiguously.
-std::vector<seed> parse_seeds(std::string_view flag, std::string_view list) {
+// SEEDS of --redis-cluster and --redis-sentinel. A bare HOST[:PORT] is read as the authority of a
+// redis:// URL, so both forms accept exactly the same hosts and ports; it may not carry
+// credentials or a db, which only a URL spells unambiguously.
+std::vector<seed> parse_seeds(std::string_view flag, std::string_view list, seed_role role) {
     constexpr std::string_view list_expected =
         "a comma-separated list of HOST[:PORT] or redis:// URLs, none empty";
     constexpr std::string_view seed_expected =
@@ -173,8 +192,13 @@ std::vector<seed> parse_seeds(std::string_view flag, std::string_view list) {
             if (ec) fail(flag, seed_expected, resp::redact_redis_url(item));
         }
         if (s.url.db != 0) {
-            fail(flag, "db 0 (Redis Cluster has no other database)", resp::redact_redis_url(item));
+            fail(flag,
+                 role == seed_role::cluster_node
+                     ? "db 0 (Redis Cluster has no other database)"
+                     : "no db (a Sentinel has no database; the primary's is --redis's)",
+                 resp::redact_redis_url(item));
         }
+        if (role == seed_role::sentinel && !names_port(item)) s.url.port = default_sentinel_port;
         seeds.push_back(std::move(s));
     }
     return seeds;
@@ -286,14 +310,27 @@ void apply(std::string_view flag, std::string_view value, config& cfg, seen_flag
         cfg.redis = parse_redis(flag, value);
         cfg.redis_url_text.assign(value);
         seen.redis = true;
-    } else if (flag == "--redis-cluster") {
-        cfg.redis_cluster.clear();
-        seen.cluster_seed_bare.clear();
-        for (auto& s : parse_seeds(flag, value)) {
-            cfg.redis_cluster.push_back(std::move(s.url));
-            seen.cluster_seed_bare.push_back(s.bare);
+    } else if (flag == "--redis-cluster" || flag == "--redis-sentinel") {
+        const bool cluster = flag == "--redis-cluster";
+        auto seeds =
+            parse_seeds(flag, value, cluster ? seed_role::cluster_node : seed_role::sentinel);
+        auto& urls = cluster ? cfg.redis_cluster : cfg.redis_sentinels;
+        urls.clear();
+        if (cluster) seen.cluster_seed_bare.clear();
+        for (auto& s : seeds) {
+            urls.push_back(std::move(s.url));
+            if (cluster) seen.cluster_seed_bare.push_back(s.bare);
         }
-        cfg.redis_cluster_text.assign(value);
+        (cluster ? cfg.redis_cluster_text : cfg.redis_sentinel_text).assign(value);
+    } else if (flag == "--redis-master") {
+        // Sentinel takes the name as one protocol argument; blanks or control characters in it
+        // can only be a quoting mistake.
+        const bool bad = value.empty() || std::any_of(value.begin(), value.end(), [](char c) {
+                             const auto u = static_cast<unsigned char>(c);
+                             return u <= 0x20 || u == 0x7f;
+                         });
+        if (bad) fail(flag, "a master name without blanks or control characters", value);
+        cfg.redis_master.assign(value);
     } else if (flag == "--threads") {
         const auto n = value.size() <= 10 ? parse_unsigned<unsigned>(value) : std::nullopt;
         if (!n || *n < 1 || *n > max_threads) {
@@ -404,6 +441,8 @@ constexpr std::string_view flags_with_value[] = {
     "--admin",
     "--redis",
     "--redis-cluster",
+    "--redis-sentinel",
+    "--redis-master",
     "--threads",
     "--limit",
     "--window",
@@ -572,6 +611,20 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
             "algorithm is " +
             std::string(to_string(cfg.algorithm)) + ")");
     }
+    if (!cfg.redis_sentinels.empty() && !cfg.redis_cluster.empty()) {
+        throw usage_error(
+            "sluice: --redis-sentinel: cannot be combined with --redis-cluster (a cluster's "
+            "replicas take over by themselves)");
+    }
+    if (!cfg.redis_sentinels.empty() && cfg.redis_master.empty()) {
+        throw usage_error(
+            "sluice: --redis-sentinel: needs --redis-master NAME, the name the Sentinels know "
+            "the primary by");
+    }
+    if (!cfg.redis_master.empty() && cfg.redis_sentinels.empty()) {
+        throw usage_error(
+            "sluice: --redis-master: needs --redis-sentinel SEEDS, the Sentinels to ask for it");
+    }
     if (seen.check_config) return check_config_requested{std::move(*seen.check_config)};
 
     if (!seen.redis) {
@@ -614,6 +667,11 @@ std::string help_text() {
         "                             comma-separated HOST[:PORT] (IPv6 as [::1]:7000),\n"
         "                             which take --redis's user and password, or\n"
         "                             redis:// URLs; at most 64, db 0 only (default none)\n"
+        "  --redis-sentinel SEEDS     find the Redis primary through these Sentinels:\n"
+        "                             comma-separated HOST[:PORT] (port 26379) or redis://\n"
+        "                             URLs; needs --redis-master (default none)\n"
+        "  --redis-master NAME        the primary's name in Sentinel; it is reached with\n"
+        "                             --redis's user, password and db (default none)\n"
         "  --threads N                shards, one event loop thread each (default: cores, " +
         cores +
         ")\n"

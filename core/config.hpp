@@ -78,6 +78,13 @@ struct config {
     std::vector<resp::redis_url> redis_cluster;
     // As given; may hold passwords, so print redact_seeds of it.
     std::string redis_cluster_text;
+    // --redis-sentinel and --redis-master, given together or not at all: the Sentinels to ask
+    // for the address of the primary named `redis_master`, which is then reached with `redis`'s
+    // user, password and db. A seed's own credentials are those of the Sentinel; a bare one has
+    // none. Never set together with redis_cluster.
+    std::vector<resp::redis_url> redis_sentinels;
+    std::string redis_sentinel_text;  // as given, like redis_cluster_text
+    std::string redis_master;
     unsigned threads = 1;  // shards; parse_args defaults it to the number of cores
     int limit = 5;
     std::chrono::milliseconds window{10'000};
@@ -146,8 +153,8 @@ parse_result parse_args(int argc, const char* const* argv, const char* redis_url
 // The --help text: every flag with its default.
 std::string help_text();
 
-// A --redis-cluster list with each seed's password replaced by "***", for messages and logs
-// (resp::redact_redis_url alone would take the whole list for one URL).
+// A --redis-cluster or --redis-sentinel list with each seed's password replaced by "***", for
+// messages and logs (resp::redact_redis_url alone would take the whole list for one URL).
 std::string redact_seeds(std::string_view list);
 
 // A value echoed in a message: quoted, with '"', '\\' and control characters escaped, so that the

@@ -405,6 +405,64 @@ TEST(Config, RedisClusterErrors) {
     EXPECT_EQ(parse({"--redis-cluster", "a:1"}, "redis://h:1/0").redis_cluster.size(), 1u);
 }
 
+TEST(Config, RedisSentinel) {
+    const config d = parse({});
+    EXPECT_TRUE(d.redis_sentinels.empty());
+    EXPECT_EQ(d.redis_master, "");
+    const std::string text = "s1,s2:5000,[::1],redis://:spw@s3,redis://s4:1";
+    const config c = parse({"--redis-sentinel", text, "--redis-master", "my-primary.1", "--redis",
+                            "redis://u:pw@ignored:1/3"});
+    EXPECT_EQ(c.redis_sentinel_text, text);
+    // Bare Sentinel seeds take no credentials: a Sentinel's password is not the primary's.
+    EXPECT_EQ(c.redis_sentinels, (std::vector<resp::redis_url>{
+                                     {"s1", 26379, "", "", 0},
+                                     {"s2", 5000, "", "", 0},
+                                     {"::1", 26379, "", "", 0},
+                                     {"s3", 26379, "", "spw", 0},
+                                     {"s4", 1, "", "", 0},
+                                 }));
+    EXPECT_EQ(c.redis_master, "my-primary.1");
+    EXPECT_EQ(c.redis, (resp::redis_url{"ignored", 1, "u", "pw", 3}));
+    EXPECT_TRUE(c.redis_cluster.empty());
+    EXPECT_EQ(parse({"--redis-master=m", "--redis-sentinel=redis://[::1]:6379"}).redis_sentinels,
+              (std::vector<resp::redis_url>{{"::1", 6379, "", "", 0}}));
+}
+
+TEST(Config, RedisSentinelErrors) {
+    EXPECT_EQ(error_of({"--redis-sentinel", "s1"}),
+              "sluice: --redis-sentinel: needs --redis-master NAME, the name the Sentinels know "
+              "the primary by");
+    EXPECT_EQ(error_of({"--redis-master", "m"}),
+              "sluice: --redis-master: needs --redis-sentinel SEEDS, the Sentinels to ask for it");
+    const std::string both =
+        "sluice: --redis-sentinel: cannot be combined with --redis-cluster (a cluster's replicas "
+        "take over by themselves)";
+    EXPECT_EQ(error_of({"--redis-sentinel", "s1", "--redis-master", "m", "--redis-cluster", "a:1"}),
+              both);
+    EXPECT_EQ(error_of({"--redis-cluster", "a:1", "--redis-sentinel", "s1", "--redis-master", "m"}),
+              both);
+    // Checked for --check-config too: the line is wrong whatever it asks for.
+    EXPECT_EQ(error_of({"--check-config", "r.yaml", "--redis-master", "m"}),
+              "sluice: --redis-master: needs --redis-sentinel SEEDS, the Sentinels to ask for it");
+    for (const char* bad : {"", "my master", "m\n", "\tm"}) {
+        EXPECT_EQ(error_of({"--redis-sentinel", "s1", "--redis-master", bad}),
+                  "sluice: --redis-master: expected a master name without blanks or control "
+                  "characters, got " +
+                      quote(bad))
+            << bad;
+    }
+    EXPECT_EQ(error_of({"--redis-sentinel", "s1,,s2", "--redis-master", "m"}),
+              "sluice: --redis-sentinel: expected a comma-separated list of HOST[:PORT] or "
+              "redis:// URLs, none empty, got \"s1,,s2\"");
+    EXPECT_EQ(error_of({"--redis-sentinel", "s1:65536", "--redis-master", "m"}),
+              "sluice: --redis-sentinel: expected HOST[:PORT] (port 1-65535, IPv6 as [::1]:7000) "
+              "or redis://[[user]:password@]host[:port], got \"s1:65536\"");
+    EXPECT_EQ(error_of({"--redis-sentinel", "redis://:pw@s1/1", "--redis-master", "m"}),
+              "sluice: --redis-sentinel: expected no db (a Sentinel has no database; the "
+              "primary's is --redis's), got \"redis://:***@s1/1\"");
+    EXPECT_EQ(error_of({"--redis-master"}), "sluice: --redis-master: missing value");
+}
+
 TEST(Config, RedactSeeds) {
     EXPECT_EQ(redact_seeds("redis://u:a@h:1,b:2,redis://:x,y@c"),
               "redis://u:***@h:1,b:2,redis://:***@c");
@@ -433,6 +491,8 @@ TEST(Config, HelpTextListsEveryFlagWithItsDefault) {
                              "--admin HOST:PORT",
                              "--redis URL",
                              "--redis-cluster SEEDS",
+                             "--redis-sentinel SEEDS",
+                             "--redis-master NAME",
                              "--threads N",
                              "--limit N",
                              "--window DURATION",
