@@ -6,6 +6,8 @@
 #include <asio/use_awaitable.hpp>
 #include <optional>
 
+#include "resp/cluster_client.hpp"
+#include "resp/cluster_slot.hpp"
 #include "resp/connection.hpp"
 #include "resp/error.hpp"
 #include "resp/script.hpp"
@@ -27,19 +29,23 @@ struct batcher::batch {
     pending* first = nullptr;
     pending* last = nullptr;
     std::chrono::steady_clock::time_point deadline;  // its first check's
+    std::uint16_t slot = 0;                          // on a cluster: every key's
     // Its leader's wake-up while it waits for room on the wire.
     std::optional<pending::resume_type> wake;
 };
 
-batcher::batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
-                 std::size_t max_in_flight, std::chrono::milliseconds timeout,
-                 shard_metrics& metrics)
+batcher::batcher(resp::connection& redis, resp::cluster_client* cluster, const resp::script& decide,
+                 std::size_t max_checks, std::size_t max_in_flight,
+                 std::chrono::milliseconds timeout, shard_metrics& metrics)
     : redis_{redis},
+      cluster_{cluster},
       decide_{decide},
       max_checks_{std::clamp<std::size_t>(max_checks, 1, max_batch_checks)},
       max_in_flight_{max_in_flight},
       timeout_{timeout},
-      metrics_{metrics} {}
+      metrics_{metrics} {
+    if (cluster_ != nullptr) open_by_slot_.reserve(max_batch_checks);
+}
 
 batcher::~batcher() = default;
 
@@ -57,30 +63,69 @@ batcher::batch* batcher::acquire() {
     return b;
 }
 
+batcher::batch* batcher::open_for(std::uint16_t slot) noexcept {
+    if (cluster_ == nullptr) return open_;
+    for (batch* b : open_by_slot_) {
+        if (b->slot == slot) return b;
+    }
+    return nullptr;
+}
+
+bool batcher::is_open(const batch& b) const noexcept {
+    if (cluster_ == nullptr) return open_ == &b;
+    return std::find(open_by_slot_.begin(), open_by_slot_.end(), &b) != open_by_slot_.end();
+}
+
+void batcher::seal(batch& b) {
+    if (cluster_ == nullptr) {
+        if (open_ == &b) open_ = nullptr;
+    } else {
+        const auto at = std::find(open_by_slot_.begin(), open_by_slot_.end(), &b);
+        if (at != open_by_slot_.end()) {
+            *at = open_by_slot_.back();
+            open_by_slot_.pop_back();
+        }
+    }
+    if (parked_ == &b) {
+        // Sealed, it cannot grow: nothing left to wait for. Posted, not resumed here: the
+        // request sealing it is still joining (or starting the next batch).
+        parked_ = nullptr;
+        auto wake = std::move(*b.wake);
+        b.wake.reset();
+        asio::post(std::move(wake));
+    }
+}
+
 asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
     pending me;
-    const bool leader = open_ == nullptr || !open_->encoder.fits(checks, max_checks_);
-    if (leader) {
-        open_ = acquire();
-        open_->deadline = std::chrono::steady_clock::now() + timeout_;
+    // On a cluster a batch holds one slot's checks: a client's keys share a hash tag, so the
+    // first key names the slot of the whole request.
+    std::uint16_t slot = 0;
+    if (cluster_ != nullptr && !checks.empty() && checks[0].count > 0) {
+        const batch_check& c = checks[0];
+        slot = resp::key_slot(c.keys[c.order != nullptr ? c.order[0] : 0]);
     }
-    batch& b = *open_;
+    batch* const joinable = open_for(slot);
+    const bool leader = joinable == nullptr || !joinable->encoder.fits(checks, max_checks_);
+    batch* mine = joinable;
+    if (leader) {
+        if (joinable != nullptr) seal(*joinable);
+        mine = acquire();
+        mine->slot = slot;
+        mine->deadline = std::chrono::steady_clock::now() + timeout_;
+        if (cluster_ == nullptr) {
+            open_ = mine;
+        } else {
+            open_by_slot_.push_back(mine);
+        }
+    }
+    batch& b = *mine;
     for (batch_check& c : checks)
         b.encoder.add(c);
     if (b.last != nullptr) b.last->next = &me;
     if (b.first == nullptr) b.first = &me;
     b.last = &me;
-    if (b.encoder.checks() >= max_checks_) {
-        open_ = nullptr;  // sealed: the next check starts one
-        if (parked_ == &b) {
-            // Full, it cannot grow: nothing left to wait for. Posted, not resumed here: this
-            // request joins it as a follower first.
-            parked_ = nullptr;
-            auto wake = std::move(*b.wake);
-            b.wake.reset();
-            asio::post(co_await asio::this_coro::executor, std::move(wake));
-        }
-    }
+    if (b.encoder.checks() >= max_checks_) seal(b);  // full: the next check starts one
     if (!turn_marked_) {
         // Runs once everything ready in this turn has: counts the turn. Posted before the
         // leader's own wake-up below, so it runs first.
@@ -97,20 +142,21 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
             asio::use_awaitable);
         co_return me.outcome;
     }
-    if (open_ == &b) {
+    if (is_open(b)) {
         // To the back of the loop's queue: the requests whose bytes arrived in this turn run
         // first, and join.
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     }
     // Only a batch that can still grow waits: a full one gains nothing by it (so --batch-max 1
     // sends every check at once, however many are out).
-    if (open_ == &b && max_in_flight_ != 0 && in_flight_ >= max_in_flight_) {
+    // On a cluster every slot's batch goes at the end of its turn: the bound is for one node.
+    if (cluster_ == nullptr && is_open(b) && max_in_flight_ != 0 && in_flight_ >= max_in_flight_) {
         parked_ = &b;
         co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
             [&b](pending::resume_type wake) { b.wake.emplace(std::move(wake)); },
             asio::use_awaitable);
     }
-    if (open_ == &b) open_ = nullptr;
+    seal(b);
     const batch_outcome outcome = co_await send(b);
     // Resumed here, one after the other: each runs until it next waits (its answer written, or
     // its next check made) and comes back. Its frame may be gone then, so `next` is read first.
@@ -155,7 +201,11 @@ asio::awaitable<batch_outcome> batcher::send(batch& b) {
                                      std::memory_order_relaxed);
     ++in_flight_;
     batch_reader reader{b.encoder.added()};
-    outcome.ec = co_await redis_.exec(decide_, b.request, reader, b.deadline - outcome.sent);
+    if (cluster_ != nullptr) {
+        outcome.ec = co_await cluster_->exec(decide_, b.request, b.slot, reader, b.deadline);
+    } else {
+        outcome.ec = co_await redis_.exec(decide_, b.request, reader, b.deadline - outcome.sent);
+    }
     if (!outcome.ec) reader.finish();
     --in_flight_;
     wake_parked();

@@ -12,6 +12,7 @@
 #include "core/metrics.hpp"
 
 namespace sluice::resp {
+class cluster_client;
 class connection;
 class script;
 }  // namespace sluice::resp
@@ -54,14 +55,18 @@ class batcher {
   public:
     // max_checks 1 sends each check at once, in a call of its own: the unbatched baseline.
     // max_in_flight 0 sends every batch at the end of its turn, however many are out.
-    batcher(resp::connection& redis, const resp::script& decide, std::size_t max_checks,
-            std::size_t max_in_flight, std::chrono::milliseconds timeout, shard_metrics& metrics);
+    // With `cluster`, batches go there instead of to `redis`, one per slot (see decide()).
+    batcher(resp::connection& redis, resp::cluster_client* cluster, const resp::script& decide,
+            std::size_t max_checks, std::size_t max_in_flight, std::chrono::milliseconds timeout,
+            shard_metrics& metrics);
     ~batcher();
     batcher(const batcher&) = delete;
     batcher& operator=(const batcher&) = delete;
 
     // Decides one request's checks, all in one batch. The checks (and what they point to) must
-    // stay alive until it returns.
+    // stay alive until it returns. On a cluster they must all be of one slot (one client
+    // identity): a batch is one slot's, and goes to that slot's primary; the batches of one turn
+    // go out together, one write per node.
     asio::awaitable<batch_outcome> decide(std::span<batch_check> checks);
 
     std::size_t max_checks() const noexcept { return max_checks_; }
@@ -71,16 +76,21 @@ class batcher {
     struct batch;
 
     batch* acquire();
+    batch* open_for(std::uint16_t slot) noexcept;
+    bool is_open(const batch& b) const noexcept;
+    void seal(batch& b);
     void wake_parked();
     asio::awaitable<batch_outcome> send(batch& b);
 
     resp::connection& redis_;
+    resp::cluster_client* cluster_;
     const resp::script& decide_;
     std::size_t max_checks_;
     std::size_t max_in_flight_;
     std::chrono::milliseconds timeout_;
     shard_metrics& metrics_;
-    batch* open_ = nullptr;  // the batch this turn's checks join, if any
+    batch* open_ = nullptr;             // the batch this turn's checks join, if any
+    std::vector<batch*> open_by_slot_;  // on a cluster: one per slot instead
     std::size_t in_flight_ = 0;
     // The open batch, when its leader waits for room on the wire: only an open batch waits, and
     // there is one open batch at a time.

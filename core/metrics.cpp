@@ -306,6 +306,36 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
     per_shard("sluice_redis_poll_misses_total", "counter",
               "Polls for a Redis reply that used up their budget.",
               [](const redis_view& r) { return r.poll_misses; });
+    if (!redis.empty() && redis[0].cluster) {
+        per_shard("sluice_redis_cluster_nodes", "gauge",
+                  "Redis Cluster nodes the shard has a connection to.",
+                  [](const redis_view& r) { return r.cluster_nodes; });
+        header(out, "sluice_redis_redirections_total", "counter",
+               "Cluster redirections followed, by kind: moved (the slot map patched), ask (one "
+               "command sent with ASKING), tryagain and clusterdown (retried after a pause).");
+        for (std::size_t i = 0; i < redis.size(); ++i) {
+            const std::pair<const char*, std::uint64_t> kinds[] = {
+                {"moved", redis[i].moved},
+                {"ask", redis[i].ask},
+                {"tryagain", redis[i].tryagain},
+                {"clusterdown", redis[i].clusterdown}};
+            for (const auto& [kind, n] : kinds) {
+                char l[64];
+                std::snprintf(l, sizeof l, "{shard=\"%zu\",kind=\"%s\"}", i, kind);
+                line(out, "sluice_redis_redirections_total", l, n);
+            }
+        }
+        per_shard("sluice_redis_topology_refreshes_total", "counter",
+                  "Slot maps installed from CLUSTER SHARDS (or CLUSTER SLOTS).",
+                  [](const redis_view& r) { return r.refreshes; });
+        per_shard("sluice_redis_topology_refresh_failures_total", "counter",
+                  "Topology refreshes that no node answered with a map that could be trusted.",
+                  [](const redis_view& r) { return r.refresh_failures; });
+        per_shard("sluice_redis_node_unavailable_total", "counter",
+                  "Limiter calls that found their slot's node down and were retried after a "
+                  "refresh.",
+                  [](const redis_view& r) { return r.node_errors; });
+    }
     return out;
 }
 

@@ -160,6 +160,17 @@ struct redis_view {
     std::uint64_t noscript_retries = 0;
     std::uint64_t poll_hits = 0;
     std::uint64_t poll_misses = 0;
+    // With --redis-cluster (all zero otherwise): the connection counters above are summed over
+    // the shard's node connections, and `connected` means every slot has a reachable primary.
+    bool cluster = false;
+    std::uint64_t cluster_nodes = 0;
+    std::uint64_t moved = 0;
+    std::uint64_t ask = 0;
+    std::uint64_t tryagain = 0;
+    std::uint64_t clusterdown = 0;
+    std::uint64_t refreshes = 0;
+    std::uint64_t refresh_failures = 0;
+    std::uint64_t node_errors = 0;
 };
 
 // A shard's upstream connection pool as /metrics reports it (core/upstream.hpp's

@@ -6,6 +6,8 @@
 #include "core/batcher.hpp"
 #include "core/limiter.hpp"
 #include "core/metrics.hpp"
+#include "resp/cluster_client.hpp"
+#include "resp/cluster_slot.hpp"
 #include "resp/connection.hpp"
 #include "resp/script.hpp"
 
@@ -56,12 +58,14 @@ struct give_back_reader {
 
 }  // namespace
 
-rule_limiter::rule_limiter(batcher& b, resp::connection& redis, const resp::script& give_back,
-                           const rule_set& rules, std::string key_prefix, trusted_proxies trusted,
+rule_limiter::rule_limiter(batcher& b, resp::connection& redis, resp::cluster_client* cluster,
+                           const resp::script& give_back, const rule_set& rules,
+                           std::string key_prefix, trusted_proxies trusted,
                            std::chrono::milliseconds redis_timeout, std::size_t blocked_cache_size,
                            shard_metrics& metrics)
     : batcher_{b},
       redis_{redis},
+      cluster_{cluster},
       give_back_{give_back},
       rules_{rules},
       key_prefix_{std::move(key_prefix)},
@@ -193,7 +197,18 @@ asio::awaitable<std::error_code> rule_limiter::check(rules_scratch& s, bool& ok)
         c.decisions = s.decisions.data();
         c.tokens = many ? s.tokens.data() : nullptr;
     }
-    const batch_outcome outcome = co_await batcher_.decide({s.checks.data(), s.groups});
+    batch_outcome outcome;
+    if (cluster_ == nullptr) {
+        outcome = co_await batcher_.decide({s.checks.data(), s.groups});
+    } else {
+        // On a cluster each identity's keys are in a slot of their own, so each group is a
+        // batch of its own; all or nothing across them holds through the give-back below.
+        for (std::size_t g = 0; g < s.groups && !outcome.ec; ++g) {
+            const batch_outcome one = co_await batcher_.decide({&s.checks[g], 1});
+            if (g == 0) outcome.sent = one.sent;
+            outcome.ec = one.ec;
+        }
+    }
     if (outcome.ec) co_return outcome.ec;
     for (std::size_t g = 0; g < s.groups; ++g) {
         if (s.checks[g].bad) co_return bad_reply_error();
@@ -224,6 +239,18 @@ asio::awaitable<std::error_code> rule_limiter::check(rules_scratch& s, bool& ok)
         if (s.group_state[g] != allowed) continue;
         s.group_state[g] = giving_back;
         push_give_back(s.request, s, g);
+    }
+    if (cluster_ != nullptr) {
+        // One call per group, each to its slot's primary (NOSCRIPT is handled there).
+        const auto deadline = std::chrono::steady_clock::now() + timeout_;
+        for (std::size_t g = 0; g < s.groups; ++g) {
+            if (s.group_state[g] != giving_back) continue;
+            s.retry.clear();
+            push_give_back(s.retry, s, g);
+            const std::uint16_t slot = resp::key_slot(s.keys[s.order[s.group_begin[g]]]);
+            co_await cluster_->exec(give_back_, s.retry, slot, resp::ignore, deadline);
+        }
+        co_return std::error_code{};
     }
     give_back_reader gb{s, static_cast<std::size_t>(-1)};
     if (co_await redis_.exec(s.request, gb, timeout_)) co_return std::error_code{};

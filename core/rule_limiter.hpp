@@ -18,6 +18,7 @@
 #include "resp/serializer.hpp"
 
 namespace sluice::resp {
+class cluster_client;
 class connection;
 class script;
 }  // namespace sluice::resp
@@ -76,10 +77,11 @@ struct rules_scratch {
 class rule_limiter {
   public:
     // `rules` and the scripts must outlive the limiter. Rules with algorithm none never apply.
-    rule_limiter(batcher& b, resp::connection& redis, const resp::script& give_back,
-                 const rule_set& rules, std::string key_prefix, trusted_proxies trusted,
-                 std::chrono::milliseconds redis_timeout, std::size_t blocked_cache_size,
-                 shard_metrics& metrics);
+    // With `cluster`, give-backs go there (each to its slot's primary) instead of to `redis`.
+    rule_limiter(batcher& b, resp::connection& redis, resp::cluster_client* cluster,
+                 const resp::script& give_back, const rule_set& rules, std::string key_prefix,
+                 trusted_proxies trusted, std::chrono::milliseconds redis_timeout,
+                 std::size_t blocked_cache_size, shard_metrics& metrics);
 
     const rule_set& rules() const noexcept { return rules_; }
     const trusted_proxies& trusted() const noexcept { return trusted_; }
@@ -133,6 +135,7 @@ class rule_limiter {
 
     batcher& batcher_;
     resp::connection& redis_;
+    resp::cluster_client* cluster_;
     const resp::script& give_back_;
     const rule_set& rules_;
     std::string key_prefix_;

@@ -51,6 +51,23 @@ resp::connection_config redis_config(const config& cfg) {
     return rc;
 }
 
+// With --redis-cluster: the seeds, and every node connection set up like the single one.
+std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg) {
+    if (cfg.redis_cluster.empty()) return nullptr;
+    resp::cluster_config cc;
+    cc.node = redis_config(cfg);
+    // Every node takes the first seed's credentials: a cluster's nodes share their ACL setup.
+    cc.node.user = cfg.redis_cluster.front().user;
+    cc.node.password = cfg.redis_cluster.front().password;
+    cc.node.db = 0;
+    for (const resp::redis_url& seed : cfg.redis_cluster) {
+        cc.seeds.push_back(cc.node);
+        cc.seeds.back().host = seed.host;
+        cc.seeds.back().port = seed.port;
+    }
+    return std::make_unique<resp::cluster_client>(ctx.get_executor(), std::move(cc));
+}
+
 // The upstream's name is resolved once, at start: a name that fails to resolve is a start-up
 // error, not a 502 per request.
 std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config& cfg) {
@@ -502,10 +519,12 @@ shard::shard(const config& cfg, const limiter_scripts& scripts, unsigned index,
     : ctx_{1},
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
+      cluster_{make_cluster(ctx_, cfg)},
       upstream_{make_upstream(ctx_, cfg)},
       cfg_{cfg},
       scripts_{scripts},
-      batcher_{redis_,  scripts.decide, cfg.batch_max, cfg.batch_in_flight, cfg.redis_timeout,
+      batcher_{redis_,        cluster_.get(),      scripts.decide,
+               cfg.batch_max, cfg.batch_in_flight, cfg.redis_timeout,
                metrics_},
       blocked_{rules == nullptr ? cfg.blocked_cache_size : 0},
       limiter_{batcher_, policy_of(cfg), blocked_, metrics_},
@@ -515,6 +534,18 @@ shard::shard(const config& cfg, const limiter_scripts& scripts, unsigned index,
       control_{ctx_.get_executor()} {
     redis_.preload(scripts.decide);
     if (rules != nullptr) redis_.preload(scripts.give_back);
+    if (cluster_) {
+        cluster_->preload(scripts.decide);
+        if (rules != nullptr) cluster_->preload(scripts.give_back);
+        cluster_->on_event(
+            [index, failure = cfg.redis_failure](std::string_view node, const resp::link_event& e) {
+                log_line(describe_link_event(index, e, node, failure));
+            });
+        cluster_->on_topology([index](const std::string& error) {
+            log_line("shard " + std::to_string(index) + ": Redis Cluster topology " +
+                     (error.empty() ? "known again" : "unknown: " + error));
+        });
+    }
     limits_.parser.max_body_bytes = cfg.max_body;
     limits_.idle_timeout = cfg.idle_timeout;
     // A forwarded body passes through as it arrives; the built-in API reads it whole.
@@ -535,8 +566,8 @@ std::shared_ptr<rules_version> shard::make_version(std::shared_ptr<const rule_se
                                                    const rule_set& set, std::uint64_t generation) {
     auto v = std::make_shared<rules_version>(
         std::move(owned), set, generation,
-        rule_limiter{batcher_, redis_, scripts_.give_back, set, cfg_.key_prefix, cfg_.trusted,
-                     cfg_.redis_timeout, cfg_.blocked_cache_size, metrics_});
+        rule_limiter{batcher_, redis_, cluster_.get(), scripts_.give_back, set, cfg_.key_prefix,
+                     cfg_.trusted, cfg_.redis_timeout, cfg_.blocked_cache_size, metrics_});
     v->rows.reserve(set.size());
     for (const rule& r : set.rules())
         v->rows.push_back(metrics_.rules.row_for(r.name));
@@ -562,7 +593,11 @@ asio::ip::tcp::endpoint shard::listen(const asio::ip::tcp::endpoint& at) {
 }
 
 void shard::run() {
-    redis_.start();
+    if (cluster_) {
+        cluster_->start();
+    } else {
+        redis_.start();
+    }
     if (upstream_) upstream_->start();
     if (accepting_) asio::co_spawn(ctx_, accept_loop(), asio::detached);
     ctx_.run();
@@ -635,26 +670,45 @@ asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {
         co_await control_.wait_closed();
     }
     if (upstream_) upstream_->stop();
+    if (cluster_) cluster_->stop();
     redis_.stop();
 }
 
 redis_view shard::redis_stats() const noexcept {
-    const auto& s = redis_.stats();
     redis_view v;
-    v.connected = redis_.connected();
-    v.replies = s.replies.get();
-    v.health_checks = s.health_checks.get();
-    v.writes = s.writes.get();
-    v.timeouts = s.timeouts.get();
-    v.failed_fast = s.failed_fast.get();
-    v.waited = s.waited.get();
-    v.connects = s.connects.get();
-    v.reconnects = s.reconnects.get();
-    v.disconnects = s.disconnects.get();
-    v.script_loads = s.script_loads.get();
-    v.noscript_retries = s.noscript_retries.get();
-    v.poll_hits = s.poll_hits.get();
-    v.poll_misses = s.poll_misses.get();
+    const auto add = [&v](const resp::connection& c) {
+        const auto& s = c.stats();
+        v.replies += s.replies.get();
+        v.health_checks += s.health_checks.get();
+        v.writes += s.writes.get();
+        v.timeouts += s.timeouts.get();
+        v.failed_fast += s.failed_fast.get();
+        v.waited += s.waited.get();
+        v.connects += s.connects.get();
+        v.reconnects += s.reconnects.get();
+        v.disconnects += s.disconnects.get();
+        v.script_loads += s.script_loads.get();
+        v.noscript_retries += s.noscript_retries.get();
+        v.poll_hits += s.poll_hits.get();
+        v.poll_misses += s.poll_misses.get();
+    };
+    if (!cluster_) {
+        add(redis_);
+        v.connected = redis_.connected();
+        return v;
+    }
+    cluster_->for_each_node(add);
+    const resp::cluster_stats& c = cluster_->stats();
+    v.connected = cluster_->ready();
+    v.cluster = true;
+    v.cluster_nodes = cluster_->nodes();
+    v.moved = c.moved.get();
+    v.ask = c.ask.get();
+    v.tryagain = c.tryagain.get();
+    v.clusterdown = c.clusterdown.get();
+    v.refreshes = c.refreshes.get();
+    v.refresh_failures = c.refresh_failures.get();
+    v.node_errors = c.node_errors.get();
     return v;
 }
 

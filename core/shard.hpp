@@ -21,6 +21,7 @@
 #include "http/request.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
+#include "resp/cluster_client.hpp"
 #include "resp/connection.hpp"
 
 namespace sluice::resp {
@@ -164,7 +165,10 @@ class shard {
     // and the Redis connection, and lets run() return.
     void shutdown(std::chrono::milliseconds grace);
 
-    bool redis_connected() const noexcept { return redis_.connected(); }
+    // With --redis-cluster: every slot has a primary the shard can reach.
+    bool redis_connected() const noexcept {
+        return cluster_ ? cluster_->ready() : redis_.connected();
+    }
     redis_view redis_stats() const noexcept;
     // Zeros without --upstream.
     upstream_view upstream_stats() const noexcept;
@@ -187,7 +191,8 @@ class shard {
     // Declared first, destroyed last: every I/O object below belongs to it.
     asio::io_context ctx_;
     asio::ip::tcp::acceptor acceptor_;
-    resp::connection redis_;
+    resp::connection redis_;  // not started with --redis-cluster
+    std::unique_ptr<resp::cluster_client> cluster_;
     shard_metrics metrics_;
     std::unique_ptr<upstream_pool> upstream_;
     const config& cfg_;

@@ -47,7 +47,7 @@ struct stack_options {
 struct fixture {
     explicit fixture(limit_policy policy, stack_options o = {})
         : conn{ctx.get_executor(), config()},
-          batch{conn, script, o.batch_max, o.batch_in_flight, o.timeout, metrics},
+          batch{conn, nullptr, script, o.batch_max, o.batch_in_flight, o.timeout, metrics},
           cache{o.cache_size},
           limiter{batch, std::move(policy), cache, metrics} {
         conn.preload(script);
