@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,6 +147,53 @@ TEST(Cluster, AskMidMigrationIsFollowedAndCounted) {
               3);
     cluster.finish_migration(slot, primaries[0], primaries[1]);
     EXPECT_EQ(run(g.port, client, 3), "200 200 429");
+}
+
+// Slots holding live client logs move from one primary to another while a load runs: every
+// request is decided (no 200 without X-RateLimit-Remaining: MOVED and ASK are followed, not
+// failed open) and no client gets more than its limit in any window.
+TEST(Cluster, ReshardingUnderLoadKeepsEveryDecisionExact) {
+    redis_cluster cluster;
+    // Without the blocked-client cache every request, rejected ones too, is a script call on the
+    // slots being moved.
+    auto g = gateway_on(cluster, {"--blocked-cache-size", "0"});
+    const auto primaries = cluster.primaries();
+    process load{
+        binary("sluice-load"),
+        {"http://127.0.0.1:" + std::to_string(g.port) + "/", "-c", "16", "-d", "8s", "--keys", "60",
+         "--key-header", "X-Api-Key", "--verify-limit", "5/10s", "--json"}};
+    std::this_thread::sleep_for(1500ms);
+    // Every slot of primaries[0] that holds a client's log, to primaries[1] (sluice-load's keys
+    // are k0 .. k59).
+    std::vector<std::uint16_t> moved;
+    for (int i = 0; i < 60; ++i) {
+        const std::uint16_t slot = slot_of("k" + std::to_string(i));
+        if (cluster.primary_for_slot(slot) != primaries[0]) continue;
+        if (std::find(moved.begin(), moved.end(), slot) != moved.end()) continue;
+        cluster.migrate_slot(slot, primaries[0], primaries[1]);
+        moved.push_back(slot);
+    }
+    ASSERT_GE(moved.size(), 5u);
+    bool ok = false;
+    const std::string report = load.read_line(20s, &ok);
+    EXPECT_EQ(load.wait(20s), 0) << report;
+    const auto number = [&](const std::string& field) {
+        const auto at = report.find("\"" + field + "\":");
+        return at == std::string::npos ? -1LL : std::stoll(report.substr(at + field.size() + 3));
+    };
+    EXPECT_EQ(number("uncounted_200"), 0) << report;
+    EXPECT_EQ(number("errors"), 0) << report;
+    EXPECT_GT(number("requests"), 1000) << report;
+    long long redirected = 0;
+    for (const char* kind : {"moved", "ask"}) {
+        for (int shard = 0; shard < 2; ++shard) {
+            redirected += g.metric("sluice_redis_redirections_total{shard=\"" +
+                                   std::to_string(shard) + "\",kind=\"" + kind + "\"}");
+        }
+    }
+    EXPECT_GT(redirected, 0);
+    std::printf("resharding %zu slots under load: %lld of %lld requests redirected\n", moved.size(),
+                redirected, number("requests"));
 }
 
 // SIGKILL a primary: its replica takes over within the cluster's node timeout, and the gateway's
