@@ -4,6 +4,8 @@
 #include "core/client_key.hpp"
 #include "core/metrics.hpp"
 #include "core/shard.hpp"
+#include "resp/cluster_client.hpp"
+#include "resp/cluster_slot.hpp"
 #include "resp/connection.hpp"
 #include "resp/script.hpp"
 
@@ -141,7 +143,10 @@ asio::awaitable<void> admin_handler::quota(std::string_view query, http::respons
         }
     };
     const std::error_code ec =
-        co_await quota_.redis.exec(quota_.script, req, reader, quota_.timeout);
+        quota_.cluster != nullptr
+            ? co_await quota_.cluster->exec(quota_.script, req, resp::key_slot(key), reader,
+                                            std::chrono::steady_clock::now() + quota_.timeout)
+            : co_await quota_.redis.exec(quota_.script, req, reader, quota_.timeout);
     if (ec || bad || seen != 2) {
         res.set_status(503);
         res.set_body("redis could not answer\n");

@@ -18,6 +18,7 @@ class rule_set;
 }  // namespace sluice::core
 
 namespace sluice::resp {
+class cluster_client;
 class connection;
 class script;
 }  // namespace sluice::resp
@@ -44,6 +45,7 @@ struct quota_source {
     std::string key_prefix;
     bool rules_file = false;  // rules of a file; else the flags' rule "default" and its old keys
     std::chrono::milliseconds timeout{100};
+    resp::cluster_client* cluster = nullptr;  // with --redis-cluster: asked instead of `redis`
 };
 
 // The admin listener's answers: /healthz (the process runs), /readyz (every shard reaches Redis),

@@ -63,7 +63,11 @@ struct gateway::impl {
           give_back{std::string(give_back_lua)},
           quota_script{std::string(quota_lua)},
           quota_redis{admin_ctx.get_executor(), resp::connection_config::from_url(cfg.redis)},
-          quota{quota_redis, quota_script, cfg.key_prefix, rules != nullptr, cfg.redis_timeout} {}
+          quota_cluster{make_cluster(admin_ctx, cfg)},
+          quota{quota_redis,      quota_script,      cfg.key_prefix,
+                rules != nullptr, cfg.redis_timeout, quota_cluster.get()} {
+        if (quota_cluster) quota_cluster->preload(quota_script);
+    }
 
     asio::awaitable<void> admin_accept_loop() {
         while (admin_acceptor.is_open()) {
@@ -90,7 +94,8 @@ struct gateway::impl {
     limiter_scripts scripts{decide, give_back};
     // /quota's own Redis connection, on the admin thread.
     resp::script quota_script;
-    resp::connection quota_redis;
+    resp::connection quota_redis;  // not started with --redis-cluster
+    std::unique_ptr<resp::cluster_client> quota_cluster;
     quota_source quota;
     // What /config shows; a reload replaces its rules (on this thread, the admin's).
     config_view view;
@@ -188,6 +193,7 @@ int gateway::run() {
         std::error_code ignored;
         hangups.cancel(ignored);
         m.quota_redis.stop();
+        if (m.quota_cluster) m.quota_cluster->stop();
         log_line(signo == SIGINT ? "sluice: shutdown begun (SIGINT)"
                                  : "sluice: shutdown begun (SIGTERM)");
         // Refuse new connections at once, everywhere; then let each shard drain on its own.
@@ -196,7 +202,11 @@ int gateway::run() {
         m.admin_acceptor.close(ignored);
         m.admin_control.stop();
     });
-    m.quota_redis.start();
+    if (m.quota_cluster) {
+        m.quota_cluster->start();
+    } else {
+        m.quota_redis.start();
+    }
     asio::co_spawn(m.admin_ctx, m.admin_accept_loop(), asio::detached);
 
     std::printf("sluice: listening on %s (%u shard%s)\n", text(m.listening_at).c_str(),

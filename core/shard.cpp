@@ -51,23 +51,6 @@ resp::connection_config redis_config(const config& cfg) {
     return rc;
 }
 
-// With --redis-cluster: the seeds, and every node connection set up like the single one.
-std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg) {
-    if (cfg.redis_cluster.empty()) return nullptr;
-    resp::cluster_config cc;
-    cc.node = redis_config(cfg);
-    // Every node takes the first seed's credentials: a cluster's nodes share their ACL setup.
-    cc.node.user = cfg.redis_cluster.front().user;
-    cc.node.password = cfg.redis_cluster.front().password;
-    cc.node.db = 0;
-    for (const resp::redis_url& seed : cfg.redis_cluster) {
-        cc.seeds.push_back(cc.node);
-        cc.seeds.back().host = seed.host;
-        cc.seeds.back().port = seed.port;
-    }
-    return std::make_unique<resp::cluster_client>(ctx.get_executor(), std::move(cc));
-}
-
 // The upstream's name is resolved once, at start: a name that fails to resolve is a start-up
 // error, not a 502 per request.
 std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config& cfg) {
@@ -110,6 +93,22 @@ limit_policy policy_of(const config& cfg) {
 }
 
 }  // namespace
+
+std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg) {
+    if (cfg.redis_cluster.empty()) return nullptr;
+    resp::cluster_config cc;
+    cc.node = redis_config(cfg);
+    // Every node takes the first seed's credentials: a cluster's nodes share their ACL setup.
+    cc.node.user = cfg.redis_cluster.front().user;
+    cc.node.password = cfg.redis_cluster.front().password;
+    cc.node.db = 0;
+    for (const resp::redis_url& seed : cfg.redis_cluster) {
+        cc.seeds.push_back(cc.node);
+        cc.seeds.back().host = seed.host;
+        cc.seeds.back().port = seed.port;
+    }
+    return std::make_unique<resp::cluster_client>(ctx.get_executor(), std::move(cc));
+}
 
 ip_address to_ip(const asio::ip::address& a) noexcept {
     if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_bytes());

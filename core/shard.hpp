@@ -32,6 +32,10 @@ namespace sluice::core {
 
 ip_address to_ip(const asio::ip::address& a) noexcept;
 
+// With --redis-cluster, a cluster client on `ctx` for the seeds, every node connection set up
+// like the single one; otherwise null.
+std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg);
+
 // The scripts every shard runs (core/decide.lua for every batch, core/give_back.lua after a
 // rejection across client identities); owned by the gateway, outliving the shards.
 struct limiter_scripts {

@@ -99,6 +99,11 @@ TEST(Cluster, DecisionsSpreadOverEveryPrimary) {
         total += n;
     }
     EXPECT_EQ(total, 301);
+    // /quota asks the primary of the client's slot too.
+    const auto quota = http_get(g.admin, "/quota?rule=default&key=key:k7");
+    ASSERT_TRUE(quota);
+    EXPECT_EQ(quota->status, 200) << quota->body;
+    EXPECT_NE(quota->body.find("\"remaining\":4"), std::string::npos) << quota->body;
     // Every seed is connected to (replicas too: each could be promoted).
     EXPECT_EQ(g.metric("sluice_redis_cluster_nodes{shard=\"0\"}"), 6);
 }
