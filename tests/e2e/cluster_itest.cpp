@@ -235,5 +235,54 @@ TEST(Cluster, DecisionsResumeAfterAPrimaryFailsOver) {
     EXPECT_TRUE(g.wait_ready(200, 5s));
 }
 
+// SIGKILL a primary under load. Its clients' decisions fail open until the replica is promoted,
+// then resume; every other client is decided throughout. Replication is asynchronous, so the
+// promoted replica may lack the newest entries: the only possible error is a client of the killed
+// primary allowed more than its limit, never a client of another primary, never one rejected.
+TEST(Cluster, AFailoverUnderLoadErrsOnlyTowardsAllowingItsOwnClients) {
+    redis_cluster_options o;
+    o.node_timeout = 1000ms;
+    redis_cluster cluster{o};
+    // A limit high enough that clients are still being allowed (entries still being written)
+    // when the primary dies.
+    auto g = gateway_on(
+        cluster, {"--blocked-cache-size", "0", "--redis-timeout", "100ms", "--limit", "400"});
+    const std::size_t victim = cluster.primaries()[2];
+    std::vector<bool> on_victim(60);
+    for (int i = 0; i < 60; ++i)
+        on_victim[i] = cluster.primary_for_slot(slot_of("k" + std::to_string(i))) == victim;
+    process load{
+        binary("sluice-load"),
+        {"http://127.0.0.1:" + std::to_string(g.port) + "/", "-c", "16", "-d", "9s", "--keys", "60",
+         "--key-header", "X-Api-Key", "--verify-limit", "400/10s", "--json"}};
+    std::this_thread::sleep_for(2s);
+    cluster.kill(victim);
+    bool ok = false;
+    const std::string report = load.read_line(30s, &ok);
+    load.wait(30s);
+    ASSERT_TRUE(ok) << "sluice-load printed no report";
+    const auto number = [&](const std::string& field) {
+        const auto at = report.find("\"" + field + "\":");
+        return at == std::string::npos ? -1LL : std::stoll(report.substr(at + field.size() + 3));
+    };
+    EXPECT_EQ(number("errors"), 0) << report;
+    // Fail-open answers while the slots had no primary, and only then.
+    EXPECT_GT(number("uncounted_200"), 0) << report;
+    if (number("violations") > 0) {
+        const auto at = report.find("\"worst_key\":\"k");
+        ASSERT_NE(at, std::string::npos) << report;
+        const int worst = std::stoi(report.substr(at + 14));
+        EXPECT_TRUE(on_victim.at(worst)) << "a client of a primary that did not fail: " << report;
+    }
+    // After the failover every client is decided again, the victim's included.
+    for (int i = 0; i < 60; ++i) {
+        if (!on_victim[i]) continue;
+        const answer a = ask(g.port, "k" + std::to_string(i));
+        EXPECT_TRUE(a.counted) << "k" << i << " still fails open";
+        break;
+    }
+    std::printf("failover under load: %s\n", report.c_str());
+}
+
 }  // namespace
 }  // namespace sluice::test
