@@ -7,6 +7,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 #include <thread>
@@ -55,6 +57,11 @@ long long evalsha_calls(const redis_sentinel& s, std::size_t node) {
     const std::string stats = s.cli(node, {"INFO", "commandstats"});
     std::smatch m;
     return std::regex_search(stats, m, calls) ? std::stoll(m[1]) : 0;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
 std::size_t lines_with(process& p, const std::string& needle) {
@@ -110,6 +117,13 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     if (!resumed) {
         for (const std::string& l : g.proc.stderr_lines(100ms))
             std::printf("gateway: %s\n", l.c_str());
+        std::printf("roles: %s %s\n", s.role(0).c_str(), s.role(1).c_str());
+        for (std::size_t i = 0; i < 3; ++i) {
+            std::printf(
+                "sentinel %zu says %s\n--- its log:\n%s\n", i,
+                s.sentinel_cli(i, {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master()}).c_str(),
+                read_text(s.sentinel_log(i)).c_str());
+        }
     }
     ASSERT_TRUE(resumed) << "decisions never resumed on the new primary";
     std::printf(
