@@ -48,7 +48,28 @@ resp::connection_config redis_config(const config& cfg) {
     rc.reconnect_min = std::chrono::milliseconds(50);
     rc.reconnect_max = std::chrono::milliseconds(1000);
     rc.poll_budget = cfg.redis_poll;
+    // An address from Sentinel may be a primary demoted since: only a primary is written to.
+    rc.require_primary = !cfg.redis_sentinels.empty();
     return rc;
+}
+
+// With --redis-sentinel: the Sentinels, each reached with its own seed's credentials.
+std::unique_ptr<resp::sentinel_watcher> make_sentinel(asio::io_context& ctx, const config& cfg) {
+    if (cfg.redis_sentinels.empty()) return nullptr;
+    resp::sentinel_config sc;
+    sc.master = cfg.redis_master;
+    for (const resp::redis_url& seed : cfg.redis_sentinels) {
+        resp::connection_config c = redis_config(cfg);
+        c.host = seed.host;
+        c.port = seed.port;
+        c.user = seed.user;
+        c.password = seed.password;
+        c.require_primary = false;
+        c.poll_budget = std::chrono::microseconds(0);  // a few requests every few seconds
+        c.max_in_flight = 16;
+        sc.sentinels.push_back(std::move(c));
+    }
+    return std::make_unique<resp::sentinel_watcher>(ctx.get_executor(), std::move(sc));
 }
 
 // The upstream's name is resolved once, at start: a name that fails to resolve is a start-up
@@ -519,6 +540,7 @@ shard::shard(const config& cfg, const limiter_scripts& scripts, unsigned index,
       acceptor_{ctx_},
       redis_{ctx_.get_executor(), redis_config(cfg)},
       cluster_{make_cluster(ctx_, cfg)},
+      sentinel_{make_sentinel(ctx_, cfg)},
       upstream_{make_upstream(ctx_, cfg)},
       cfg_{cfg},
       scripts_{scripts},
@@ -553,6 +575,20 @@ shard::shard(const config& cfg, const limiter_scripts& scripts, unsigned index,
     const bool v6 = cfg.redis.host.find(':') != std::string::npos;
     std::string address =
         (v6 ? "[" + cfg.redis.host + "]" : cfg.redis.host) + ":" + std::to_string(cfg.redis.port);
+    if (sentinel_) {
+        // The address changes with each failover: name the primary as Sentinel knows it.
+        address = cfg.redis_master + " via Sentinel";
+        sentinel_->on_primary(
+            [this, index, name = cfg.redis_master](const resp::primary_address& a) {
+                log_line("sluice: shard " + std::to_string(index) + ": Redis primary " + name +
+                         " is now " + resp::to_string(a) + " (Sentinel)");
+                redis_.retarget(a.host, a.port);
+            });
+        sentinel_->on_trouble([index](const std::string& error) {
+            log_line("sluice: shard " + std::to_string(index) + ": Sentinel " +
+                     (error.empty() ? "answers again" : "cannot locate the primary: " + error));
+        });
+    }
     redis_.on_event([index, address = std::move(address),
                      failure = cfg.redis_failure](const resp::link_event& e) {
         log_line(describe_link_event(index, e, address, failure));
@@ -594,6 +630,10 @@ asio::ip::tcp::endpoint shard::listen(const asio::ip::tcp::endpoint& at) {
 void shard::run() {
     if (cluster_) {
         cluster_->start();
+    } else if (sentinel_) {
+        // Requests wait for the first address like for a connect, within --redis-timeout.
+        redis_.start_untargeted();
+        sentinel_->start();
     } else {
         redis_.start();
     }
@@ -670,6 +710,7 @@ asio::awaitable<void> shard::drain(std::chrono::milliseconds grace) {
     }
     if (upstream_) upstream_->stop();
     if (cluster_) cluster_->stop();
+    if (sentinel_) sentinel_->stop();
     redis_.stop();
 }
 

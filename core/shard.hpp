@@ -23,6 +23,7 @@
 #include "http/server.hpp"
 #include "resp/cluster_client.hpp"
 #include "resp/connection.hpp"
+#include "resp/sentinel.hpp"
 
 namespace sluice::resp {
 class script;
@@ -197,6 +198,8 @@ class shard {
     asio::ip::tcp::acceptor acceptor_;
     resp::connection redis_;  // not started with --redis-cluster
     std::unique_ptr<resp::cluster_client> cluster_;
+    // With --redis-sentinel: where redis_ connects, and where to when the primary moves.
+    std::unique_ptr<resp::sentinel_watcher> sentinel_;
     shard_metrics metrics_;
     std::unique_ptr<upstream_pool> upstream_;
     const config& cfg_;

@@ -18,6 +18,10 @@ struct connection_config {
     std::string password;  // empty: no AUTH
     int db = 0;
     int protocol = 3;  // 3: HELLO 3 (RESP3, pushes); 2: plain RESP2 with AUTH
+    // The handshake asks ROLE and fails unless the server says `master`: for an address found
+    // through Sentinel, which may be stale (a demoted primary keeps accepting connections, and
+    // its replica role would refuse every write with READONLY).
+    bool require_primary = false;
 
     // One deadline for resolving, connecting and the handshake: a server that accepts but never
     // answers HELLO is as unavailable as one that does not accept.

@@ -55,6 +55,52 @@ void connection::start() {
     asio::co_spawn(ex_, timeout_sweeper(), asio::detached);
 }
 
+void connection::start_untargeted() {
+    untargeted_ = true;
+    running_ += 1;
+    asio::co_spawn(ex_, timeout_sweeper(), asio::detached);
+}
+
+void connection::retarget(std::string host, std::uint16_t port) {
+    if (stopping_) return;
+    if (untargeted_) {
+        untargeted_ = false;
+        cfg_.host = std::move(host);
+        cfg_.port = port;
+        running_ += 1;
+        asio::co_spawn(ex_, run(), asio::detached);
+        return;
+    }
+    if (host == cfg_.host && port == cfg_.port) return;
+    cfg_.host = std::move(host);
+    cfg_.port = port;
+    ++target_epoch_;
+    const std::string why = "primary moved to " + cfg_.host + ":" + std::to_string(cfg_.port);
+    switch (fsm_.state()) {
+        case link_state::ready:
+            drop_link(errc::retargeted, why);
+            break;
+        case link_state::connecting:
+        case link_state::handshaking: {
+            // run() sees the epoch changed when connect_once() returns, and tries the new address
+            // at once. Closing the socket ends a connect or a handshake read now; a resolve in
+            // progress is checked when it completes.
+            std::error_code ignored;
+            socket_.close(ignored);
+            perform(fsm_.retarget(std::chrono::steady_clock::now(), why), {}, {});
+            break;
+        }
+        case link_state::backing_off:
+            perform(fsm_.retarget(std::chrono::steady_clock::now(), why), {}, {});
+            // run() sleeps on this timer only while backing off; it then connects again.
+            reconnect_timer_.cancel();
+            break;
+        case link_state::idle:
+        case link_state::stopped:
+            break;
+    }
+}
+
 void connection::stop() {
     if (stopping_) return;
     stopping_ = true;
@@ -99,9 +145,17 @@ void connection::perform(const link_action& a, std::error_code written_ec,
 asio::awaitable<void> connection::run() {
     perform(fsm_.start(std::chrono::steady_clock::now()), {}, {});
     while (!stopping_) {
+        const std::uint64_t epoch = target_epoch_;
         std::error_code ec = co_await connect_once();
         if (stopping_) break;
         const auto now = std::chrono::steady_clock::now();
+        if (epoch != target_epoch_) {
+            // Retargeted during the attempt: whatever it got was from the old address.
+            std::error_code ignored;
+            socket_.close(ignored);
+            mux_.reset_read();
+            continue;
+        }
         if (ec) {
             std::error_code ignored;
             socket_.close(ignored);
@@ -150,16 +204,18 @@ asio::awaitable<std::error_code> connection::connect_once() {
     });
 
     std::error_code ec;
+    const std::uint64_t epoch = target_epoch_;
     asio::ip::tcp::resolver resolver{ex_};
     auto [rec, endpoints] =
         co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port), nothrow);
+    if (!rec && epoch != target_epoch_) rec = errc::retargeted;  // resolved the old address
     if (rec) {
         ec = rec;
         last_error_ = "resolve " + cfg_.host + ": " + rec.message();
     } else {
         ec = asio::error::host_not_found;
         for (const auto& ep : endpoints) {
-            if (timed_out || stopping_) break;
+            if (timed_out || stopping_ || epoch != target_epoch_) break;
             socket_ = asio::ip::tcp::socket{ex_};
             auto [cec] = co_await socket_.async_connect(ep.endpoint(), nothrow);
             ec = cec;

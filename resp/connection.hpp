@@ -63,6 +63,14 @@ class connection {
 
     // Starts connecting (and reconnecting, forever, until stop()).
     void start();
+    // Starts without an address: requests wait (within their deadlines, as during a connect)
+    // until the first retarget() names the server. For a primary found through Sentinel.
+    void start_untargeted();
+    // Points the connection at another server (a failover): requests on the wire fail as on a
+    // lost link (errc::disconnected), the rest wait, and a link to host:port is set up at once,
+    // cutting short an attempt or a backoff in progress. The same address again does nothing.
+    // Off the hot path: a few times per failover.
+    void retarget(std::string host, std::uint16_t port);
     // Fails every pending request with errc::stopped and ends the connection's coroutines; they
     // finish on the executor, so let it run (or poll) before destroying the connection.
     void stop();
@@ -161,8 +169,10 @@ class connection {
 
     std::atomic<bool> connected_{false};
     bool stopping_ = false;
-    int running_ = 0;               // coroutines of this connection still alive
-    std::uint64_t generation_ = 0;  // bumped when a link closes: its coroutines then end
+    int running_ = 0;                 // coroutines of this connection still alive
+    std::uint64_t generation_ = 0;    // bumped when a link closes: its coroutines then end
+    std::uint64_t target_epoch_ = 0;  // bumped by retarget(): an attempt under way is stale
+    bool untargeted_ = false;         // started, waiting for the first retarget()
     std::string last_error_;
 };
 

@@ -71,6 +71,16 @@ class category final : public std::error_category {
                 return "cluster topology: a node's port is missing or not in 1..65535";
             case errc::topology_incomplete:
                 return "cluster topology: the reply was cut short";
+            case errc::retargeted:
+                return "the connection was pointed at another server";
+            case errc::not_primary:
+                return "the server is a replica, not the primary (ROLE)";
+            case errc::sentinel_unknown_master:
+                return "Sentinel monitors no primary of that name";
+            case errc::sentinel_error_reply:
+                return "Sentinel answered with an error";
+            case errc::sentinel_bad_reply:
+                return "Sentinel's reply is not a host and a port in 1..65535";
         }
         return "resp error " + std::to_string(ev);
     }

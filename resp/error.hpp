@@ -45,6 +45,13 @@ enum class errc {
     topology_no_primary,     // a shard that owns slots lists no primary
     topology_bad_port,       // a node's port missing, not a number, or not in 1..65535
     topology_incomplete,     // the reply ended before all of it was delivered
+
+    // Sentinel
+    retargeted,               // the connection was pointed at another server (a failover)
+    not_primary,              // ROLE: the server is a replica, not the primary asked for
+    sentinel_unknown_master,  // GET-MASTER-ADDR-BY-NAME: no primary of that name is monitored
+    sentinel_error_reply,     // the Sentinel answered with an error
+    sentinel_bad_reply,       // the reply is not [host, port] with a port in 1..65535
 };
 
 const std::error_category& resp_category() noexcept;

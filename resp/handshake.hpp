@@ -21,6 +21,9 @@ class script;
 // round trip that the first EVALSHA of every new link would pay (after a restart or failover)
 // into part of the handshake.
 //
+// With require_primary, ROLE follows SELECT, and a server whose role is not `master` fails the
+// handshake like a refused AUTH: it is a replica (or a Sentinel) where a primary was expected.
+//
 // A refused HELLO, AUTH or SELECT fails the handshake: nothing sent afterwards would run as
 // configured. A refused SCRIPT LOAD (a script that does not compile) does not: the link works for
 // everything else, and the script's own calls report script_load_failed.
@@ -39,8 +42,12 @@ class handshake {
     const std::string& error() const noexcept { return error_; }
 
   private:
+    static constexpr std::size_t no_role = static_cast<std::size_t>(-1);
+
     request req_;
-    std::size_t fatal_ = 0;  // the first `fatal_` commands must succeed (HELLO, AUTH, SELECT)
+    std::size_t fatal_ = 0;  // the first `fatal_` commands must succeed (HELLO, AUTH, SELECT, ROLE)
+    std::size_t role_ = no_role;  // ROLE's index among the replies
+    bool role_checked_ = false;   // its first element (the role's name) was seen
     std::size_t replies_ = 0;
     std::string error_;
 };

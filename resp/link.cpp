@@ -125,6 +125,27 @@ link_action link_fsm::backoff_elapsed() {
     return a;
 }
 
+link_action link_fsm::retarget(clock::time_point now, std::string reason) {
+    switch (state_) {
+        case link_state::ready:
+            return link_lost(now, std::move(reason));
+        case link_state::connecting:
+        case link_state::handshaking:
+        case link_state::backing_off: {
+            // No outage is reported here: the failed attempts (or the loss) before said it, and
+            // the next handshake says `restored`.
+            state_ = link_state::connecting;
+            link_action a;
+            a.connect = true;
+            return a;
+        }
+        case link_state::idle:
+        case link_state::stopped:
+            break;
+    }
+    return {};
+}
+
 link_action link_fsm::stop() {
     if (state_ == link_state::stopped) return {};
     state_ = link_state::stopped;

@@ -103,6 +103,11 @@ class link_fsm {
     link_action attempt_failed(clock::time_point now, std::string reason);
     link_action link_lost(clock::time_point now, std::string reason);
     link_action backoff_elapsed();
+    // The server moved (a failover found through Sentinel): whatever the link was doing with the
+    // old address ends, and an attempt at the new one begins at once. A working link is lost like
+    // any other (what was written fails, the rest waits); an attempt under way or a backoff is
+    // cut short, and requests wait for the new link instead of failing fast.
+    link_action retarget(clock::time_point now, std::string reason);
     link_action stop();
 
   private:

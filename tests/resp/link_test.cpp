@@ -184,6 +184,37 @@ TEST(LinkState, EventsThatDoNotBelongToTheStateChangeNothing) {
     }
 }
 
+TEST(LinkState, RetargetDropsAWorkingLinkLikeALoss) {
+    link_fsm f = in_state(link_state::ready);
+    const link_action a = f.retarget(t0 + 1s, "primary moved");
+    EXPECT_EQ(f.state(), link_state::connecting);
+    EXPECT_TRUE(a.fail_written);
+    EXPECT_FALSE(a.fail_staged);
+    EXPECT_TRUE(a.connect);
+    ASSERT_TRUE(a.report);
+    EXPECT_EQ(a.report->what, kind::lost);
+    f.tcp_connected();
+    EXPECT_EQ(f.handshake_done(t0 + 1s + 20ms).report->what, kind::restored);
+}
+
+TEST(LinkState, RetargetCutsAnAttemptOrABackoffShortAndRequestsWait) {
+    for (const link_state s :
+         {link_state::connecting, link_state::handshaking, link_state::backing_off}) {
+        link_fsm f = in_state(s);
+        const link_action a = f.retarget(t0 + 1s, "primary moved");
+        EXPECT_EQ(f.state(), link_state::connecting) << s;
+        EXPECT_EQ(admit(f.state()), admission::wait) << s;
+        EXPECT_TRUE(a.connect) << s;
+        EXPECT_FALSE(a.fail_written || a.fail_staged) << s;
+        EXPECT_FALSE(a.report) << s;
+    }
+    for (const link_state s : {link_state::idle, link_state::stopped}) {
+        link_fsm f = in_state(s);
+        EXPECT_EQ(f.retarget(t0, "primary moved"), link_action{}) << s;
+        EXPECT_EQ(f.state(), s);
+    }
+}
+
 TEST(LinkState, StopFailsEverythingAndIsFinal) {
     link_fsm f = in_state(link_state::ready);
     link_action a = f.stop();
@@ -292,6 +323,48 @@ TEST(Handshake, ARefusedAuthFailsItARefusedScriptLoadDoesNot) {
     g.reply_done();
     EXPECT_TRUE(g.done());
     EXPECT_TRUE(g.error().empty());
+}
+
+TEST(Handshake, RequirePrimaryAsksRoleAndRefusesAReplica) {
+    connection_config cfg;
+    cfg.require_primary = true;
+    script s{"return 1"};
+    const script* scripts[] = {&s};
+    const auto role_reply = [&](handshake& h, std::string_view role) {
+        h.on_node(node{type::map, 1, 0, ""});  // HELLO
+        h.reply_done();
+        h.on_node(node{type::array, 3, 0, ""});
+        h.on_node(node{type::bulk_string, 1, 1, role});
+        h.on_node(node{type::integer, 1, 1, "0"});
+        h.on_node(node{type::array, 0, 1, ""});
+        h.reply_done();
+        h.on_node(node{type::bulk_string, 1, 0, "sha"});
+        h.reply_done();
+    };
+    handshake primary{cfg, scripts};
+    request expected;
+    expected.push("HELLO", "3");
+    expected.push("ROLE");
+    s.push_load(expected);
+    EXPECT_EQ(primary.req().payload(), expected.payload());
+    role_reply(primary, "master");
+    EXPECT_TRUE(primary.done());
+    EXPECT_TRUE(primary.error().empty()) << primary.error();
+
+    handshake replica{cfg, scripts};
+    role_reply(replica, "slave");
+    EXPECT_TRUE(replica.done());
+    EXPECT_EQ(replica.error(), "ROLE: the server is a slave, not the primary");
+
+    handshake hostile{cfg, scripts};
+    role_reply(hostile, "mas\x1bter");
+    EXPECT_EQ(hostile.error(), "ROLE: the server is a mas?ter, not the primary");
+
+    // Without the flag, no ROLE and no opinion on it.
+    connection_config plain;
+    handshake any{plain, {}};
+    EXPECT_EQ(any.req().commands(), 1u);
+    EXPECT_EQ(any.req().payload().find("ROLE"), std::string_view::npos);
 }
 
 }  // namespace
