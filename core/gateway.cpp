@@ -62,11 +62,22 @@ struct gateway::impl {
           decide{std::string(decide_lua)},
           give_back{std::string(give_back_lua)},
           quota_script{std::string(quota_lua)},
-          quota_redis{admin_ctx.get_executor(), resp::connection_config::from_url(cfg.redis)},
+          quota_redis{admin_ctx.get_executor(), quota_config(cfg)},
           quota_cluster{make_cluster(admin_ctx, cfg)},
           quota{quota_redis,      quota_script,      cfg.key_prefix,
                 rules != nullptr, cfg.redis_timeout, quota_cluster.get()} {
         if (quota_cluster) quota_cluster->preload(quota_script);
+        // With Sentinel /quota follows the primary like the shards do.
+        if (quota_sentinel) {
+            quota_sentinel->on_primary(
+                [this](const resp::primary_address& a) { quota_redis.retarget(a.host, a.port); });
+        }
+    }
+
+    static resp::connection_config quota_config(const config& cfg) {
+        auto c = resp::connection_config::from_url(cfg.redis);
+        c.require_primary = !cfg.redis_sentinels.empty();
+        return c;
     }
 
     asio::awaitable<void> admin_accept_loop() {
@@ -96,6 +107,7 @@ struct gateway::impl {
     resp::script quota_script;
     resp::connection quota_redis;  // not started with --redis-cluster
     std::unique_ptr<resp::cluster_client> quota_cluster;
+    std::unique_ptr<resp::sentinel_watcher> quota_sentinel{make_sentinel(admin_ctx, cfg)};
     quota_source quota;
     // What /config shows; a reload replaces its rules (on this thread, the admin's).
     config_view view;
@@ -194,6 +206,7 @@ int gateway::run() {
         hangups.cancel(ignored);
         m.quota_redis.stop();
         if (m.quota_cluster) m.quota_cluster->stop();
+        if (m.quota_sentinel) m.quota_sentinel->stop();
         log_line(signo == SIGINT ? "sluice: shutdown begun (SIGINT)"
                                  : "sluice: shutdown begun (SIGTERM)");
         // Refuse new connections at once, everywhere; then let each shard drain on its own.
@@ -204,6 +217,9 @@ int gateway::run() {
     });
     if (m.quota_cluster) {
         m.quota_cluster->start();
+    } else if (m.quota_sentinel) {
+        m.quota_redis.start_untargeted();
+        m.quota_sentinel->start();
     } else {
         m.quota_redis.start();
     }

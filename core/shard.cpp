@@ -53,25 +53,6 @@ resp::connection_config redis_config(const config& cfg) {
     return rc;
 }
 
-// With --redis-sentinel: the Sentinels, each reached with its own seed's credentials.
-std::unique_ptr<resp::sentinel_watcher> make_sentinel(asio::io_context& ctx, const config& cfg) {
-    if (cfg.redis_sentinels.empty()) return nullptr;
-    resp::sentinel_config sc;
-    sc.master = cfg.redis_master;
-    for (const resp::redis_url& seed : cfg.redis_sentinels) {
-        resp::connection_config c = redis_config(cfg);
-        c.host = seed.host;
-        c.port = seed.port;
-        c.user = seed.user;
-        c.password = seed.password;
-        c.require_primary = false;
-        c.poll_budget = std::chrono::microseconds(0);  // a few requests every few seconds
-        c.max_in_flight = 16;
-        sc.sentinels.push_back(std::move(c));
-    }
-    return std::make_unique<resp::sentinel_watcher>(ctx.get_executor(), std::move(sc));
-}
-
 // The upstream's name is resolved once, at start: a name that fails to resolve is a start-up
 // error, not a 502 per request.
 std::unique_ptr<upstream_pool> make_upstream(asio::io_context& ctx, const config& cfg) {
@@ -114,6 +95,24 @@ limit_policy policy_of(const config& cfg) {
 }
 
 }  // namespace
+
+std::unique_ptr<resp::sentinel_watcher> make_sentinel(asio::io_context& ctx, const config& cfg) {
+    if (cfg.redis_sentinels.empty()) return nullptr;
+    resp::sentinel_config sc;
+    sc.master = cfg.redis_master;
+    for (const resp::redis_url& seed : cfg.redis_sentinels) {
+        resp::connection_config c = redis_config(cfg);
+        c.host = seed.host;
+        c.port = seed.port;
+        c.user = seed.user;
+        c.password = seed.password;
+        c.require_primary = false;
+        c.poll_budget = std::chrono::microseconds(0);  // a few requests every few seconds
+        c.max_in_flight = 16;
+        sc.sentinels.push_back(std::move(c));
+    }
+    return std::make_unique<resp::sentinel_watcher>(ctx.get_executor(), std::move(sc));
+}
 
 std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg) {
     if (cfg.redis_cluster.empty()) return nullptr;

@@ -37,6 +37,10 @@ ip_address to_ip(const asio::ip::address& a) noexcept;
 // like the single one; otherwise null.
 std::unique_ptr<resp::cluster_client> make_cluster(asio::io_context& ctx, const config& cfg);
 
+// With --redis-sentinel, a watcher on `ctx` of the Sentinels, each reached with its own seed's
+// credentials; otherwise null.
+std::unique_ptr<resp::sentinel_watcher> make_sentinel(asio::io_context& ctx, const config& cfg);
+
 // The scripts every shard runs (core/decide.lua for every batch, core/give_back.lua after a
 // rejection across client identities); owned by the gateway, outliving the shards.
 struct limiter_scripts {

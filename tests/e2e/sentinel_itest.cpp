@@ -155,6 +155,11 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     for (int i = 0; i < 6; ++i)
         statuses += std::to_string(ask(g.port, "limited").status) + " ";
     EXPECT_EQ(statuses, "200 200 200 200 200 429 ");
+    // /quota, on the admin thread's own connection, follows the primary too.
+    const auto quota = http_get(g.admin, "/quota?rule=default&key=key:limited");
+    ASSERT_TRUE(quota);
+    EXPECT_EQ(quota->status, 200) << quota->body;
+    EXPECT_NE(quota->body.find("\"remaining\":0"), std::string::npos) << quota->body;
     EXPECT_EQ(lines_with(g.proc, "Redis primary " + s.master() + " is now"), 4u)
         << "one line per shard and switch, never per request";
     EXPECT_EQ(g.proc.stop(SIGTERM), 0);
