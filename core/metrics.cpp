@@ -336,6 +336,15 @@ std::string render_metrics(std::span<const shard_metrics* const> shards,
                   "refresh.",
                   [](const redis_view& r) { return r.node_errors; });
     }
+    if (!redis.empty() && redis[0].sentinel) {
+        per_shard("sluice_redis_primary_changes_total", "counter",
+                  "Addresses of the primary learnt from Sentinel: 1 at start, one more per "
+                  "failover followed.",
+                  [](const redis_view& r) { return r.primary_changes; });
+        per_shard("sluice_redis_sentinel_failures_total", "counter",
+                  "Rounds in which no Sentinel gave the primary's address.",
+                  [](const redis_view& r) { return r.sentinel_failures; });
+    }
     return out;
 }
 

@@ -171,6 +171,10 @@ struct redis_view {
     std::uint64_t refreshes = 0;
     std::uint64_t refresh_failures = 0;
     std::uint64_t node_errors = 0;
+    // With --redis-sentinel (all zero otherwise).
+    bool sentinel = false;
+    std::uint64_t primary_changes = 0;  // the first address included
+    std::uint64_t sentinel_failures = 0;
 };
 
 // A shard's upstream connection pool as /metrics reports it (core/upstream.hpp's

@@ -734,6 +734,11 @@ redis_view shard::redis_stats() const noexcept {
     if (!cluster_) {
         add(redis_);
         v.connected = redis_.connected();
+        if (sentinel_) {
+            v.sentinel = true;
+            v.primary_changes = sentinel_->stats().changes.get();
+            v.sentinel_failures = sentinel_->stats().failures.get();
+        }
         return v;
     }
     cluster_->for_each_node(add);

@@ -155,6 +155,7 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     for (int i = 0; i < 6; ++i)
         statuses += std::to_string(ask(g.port, "limited").status) + " ";
     EXPECT_EQ(statuses, "200 200 200 200 200 429 ");
+    EXPECT_EQ(g.metric("sluice_redis_primary_changes_total{shard=\"0\"}"), 2);
     // /quota, on the admin thread's own connection, follows the primary too.
     const auto quota = http_get(g.admin, "/quota?rule=default&key=key:limited");
     ASSERT_TRUE(quota);
