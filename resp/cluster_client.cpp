@@ -291,6 +291,7 @@ asio::awaitable<std::error_code> cluster_client::run(const script* s, const requ
         link* const l = ask_target != nullptr ? ask_target : route(slot);
         if (l == nullptr) {
             // No map yet, or the slot has no primary: wait for a refresh.
+            if (map_) last = errc::cluster_unavailable;
             want_refresh();
             co_await pause(cfg_.retry_backoff, deadline);
             continue;
@@ -350,6 +351,7 @@ asio::awaitable<std::error_code> cluster_client::run(const script* s, const requ
                 break;
             case redirect_kind::clusterdown:
                 stats_.clusterdown.add();
+                last = errc::cluster_unavailable;
                 want_refresh();
                 co_await pause(cfg_.retry_backoff, deadline);
                 break;

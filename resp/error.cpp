@@ -81,6 +81,9 @@ class category final : public std::error_category {
                 return "Sentinel answered with an error";
             case errc::sentinel_bad_reply:
                 return "Sentinel's reply is not a host and a port in 1..65535";
+            case errc::cluster_unavailable:
+                return "no node of the Redis Cluster serves this slot (CLUSTERDOWN, or no "
+                       "primary owns it)";
         }
         return "resp error " + std::to_string(ev);
     }

@@ -52,6 +52,10 @@ enum class errc {
     sentinel_unknown_master,  // GET-MASTER-ADDR-BY-NAME: no primary of that name is monitored
     sentinel_error_reply,     // the Sentinel answered with an error
     sentinel_bad_reply,       // the reply is not [host, port] with a port in 1..65535
+
+    // Cluster requests
+    cluster_unavailable,  // until the deadline, no primary served the slot (CLUSTERDOWN, or the
+                          // slot is in no shard of the topology)
 };
 
 const std::error_category& resp_category() noexcept;

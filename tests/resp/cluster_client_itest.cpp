@@ -154,6 +154,28 @@ TEST(ClusterClient, AskIsFollowedOnceWithoutChangingTheTable) {
     });
 }
 
+// A slot no shard owns (CLUSTER DELSLOTS everywhere): the client is not ready, and a key of that
+// slot fails at its deadline with a clear reason instead of a bare timeout.
+TEST(ClusterClient, AnUncoveredSlotIsNotReadyAndAClearError) {
+    redis_cluster cluster;
+    fixture f{{cluster.port(0)}};
+    f.run([&](cluster_client& c) -> asio::awaitable<void> {
+        co_await fixture::wait_ready(c);
+        const std::string k = key_on(cluster, cluster.primaries()[1], "hole");
+        const std::string slot = std::to_string(key_slot(k));
+        for (std::size_t n = 0; n < cluster.size(); ++n)
+            cluster.cli(n, {"CLUSTER", "DELSLOTS", slot});
+        // Nothing tells the client until it asks: the answer (CLUSTERDOWN, the cluster having lost
+        // full coverage) makes it refresh, and the new map has the hole.
+        std::error_code ec;
+        co_await f.incr_key(c, k, &ec);
+        EXPECT_EQ(ec, errc::cluster_unavailable) << ec.message();
+        for (int i = 0; i < 300 && c.ready(); ++i)
+            co_await sleep_for(10ms);
+        EXPECT_FALSE(c.ready());
+    });
+}
+
 // A seed that is not a cluster node: no topology, a clear reason, never ready, and a call fails
 // when its deadline passes instead of hanging.
 TEST(ClusterClient, AStandaloneSeedIsAClearErrorNotAHang) {
