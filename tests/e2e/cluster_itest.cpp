@@ -43,24 +43,11 @@ std::uint16_t slot_of(const std::string& client) {
     return resp::key_slot(log_key(client));
 }
 
-// One request as `client`: its status, and whether it was counted (a fail-open 200 carries no
-// X-RateLimit-Remaining).
-struct answer {
-    int status = 0;
-    bool counted = false;
-};
-
-answer ask(unsigned short port, const std::string& client) {
-    auto r = http_get(port, "/", "X-Api-Key: " + client + "\r\n");
-    if (!r) return {};
-    return {r->status, !r->header("x-ratelimit-remaining").empty()};
-}
-
 // `n` requests as `client`, one after the other: the statuses as "200 200 429".
 std::string run(unsigned short port, const std::string& client, int n) {
     std::string out;
     for (int i = 0; i < n; ++i) {
-        const answer a = ask(port, client);
+        const keyed_answer a = get_as(port, client);
         out += (out.empty() ? "" : " ") + std::to_string(a.status) + (a.counted ? "" : "!");
     }
     return out;
@@ -218,9 +205,9 @@ TEST(Cluster, DecisionsResumeAfterAPrimaryFailsOver) {
 
     const auto killed = std::chrono::steady_clock::now();
     cluster.kill(primaries[2]);
-    answer a;
+    keyed_answer a;
     while (std::chrono::steady_clock::now() - killed < 15s) {
-        a = ask(g.port, client);
+        a = get_as(g.port, client);
         if (a.counted) break;
         EXPECT_EQ(a.status, 200) << "while the slot has no primary, requests fail open";
         std::this_thread::sleep_for(20ms);
@@ -277,7 +264,7 @@ TEST(Cluster, AFailoverUnderLoadErrsOnlyTowardsAllowingItsOwnClients) {
     // After the failover every client is decided again, the victim's included.
     for (int i = 0; i < 60; ++i) {
         if (!on_victim[i]) continue;
-        const answer a = ask(g.port, "k" + std::to_string(i));
+        const keyed_answer a = get_as(g.port, "k" + std::to_string(i));
         EXPECT_TRUE(a.counted) << "k" << i << " still fails open";
         break;
     }

@@ -33,19 +33,6 @@ gateway_options options_on(const redis_sentinel& s, const std::string& master) {
     return o;
 }
 
-// One request as `client`: its status, and whether it was counted (a fail-open 200 carries no
-// X-RateLimit-Remaining).
-struct answer {
-    int status = 0;
-    bool counted = false;
-};
-
-answer ask(unsigned short port, const std::string& client) {
-    auto r = http_get(port, "/", "X-Api-Key: " + client + "\r\n");
-    if (!r) return {};
-    return {r->status, !r->header("x-ratelimit-remaining").empty()};
-}
-
 std::string log_key(const std::string& client) {
     return "sluice:{key:" + client + "}:log";
 }
@@ -78,7 +65,7 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     // --redis is not used with --redis-sentinel; a port nothing listens on proves it.
     sluice_gateway g{"redis://127.0.0.1:1", o};
     // The first request waits for the Sentinels' answer and the connect, like any setup.
-    const answer first = ask(g.port, "first");
+    const keyed_answer first = get_as(g.port, "first");
     EXPECT_EQ(first.status, 200);
     EXPECT_TRUE(first.counted) << "the first request was not counted";
     ASSERT_TRUE(g.read_admin_line());
@@ -97,14 +84,14 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     // one counted on the promoted replica after its promotion can only have been written there.
     const auto asked = clock_type::now();
     s.failover();
-    answer a;
+    keyed_answer a;
     int sent = 0;
     bool resumed = false;
     std::chrono::milliseconds resume_after{};
     while (clock_type::now() - asked < 30s) {
         const bool promoted = s.role(1) == "master";
         const std::string client = "during" + std::to_string(sent++);
-        a = ask(g.port, client);
+        a = get_as(g.port, client);
         EXPECT_EQ(a.status, 200) << "during a failover requests fail open, never 429 or 503";
         if (promoted && a.counted && s.cli(1, {"EXISTS", log_key(client)}) == "1") {
             resume_after =
@@ -144,7 +131,7 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     const long long old_before = evalsha_calls(s, 0);
     const long long new_before = evalsha_calls(s, 1);
     for (int i = 0; i < 20; ++i) {
-        const answer after = ask(g.port, "after" + std::to_string(i));
+        const keyed_answer after = get_as(g.port, "after" + std::to_string(i));
         EXPECT_EQ(after.status, 200);
         EXPECT_TRUE(after.counted) << i;
     }
@@ -153,7 +140,7 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     // And the limit holds on the new primary.
     std::string statuses;
     for (int i = 0; i < 6; ++i)
-        statuses += std::to_string(ask(g.port, "limited").status) + " ";
+        statuses += std::to_string(get_as(g.port, "limited").status) + " ";
     EXPECT_EQ(statuses, "200 200 200 200 200 429 ");
     EXPECT_EQ(g.metric("sluice_redis_primary_changes_total{shard=\"0\"}"), 2);
     // /quota, on the admin thread's own connection, follows the primary too.
@@ -175,7 +162,7 @@ TEST(Sentinel, AnUnknownMasterNameIsAnErrorAndNotReady) {
     EXPECT_NE(line.find("shard"), std::string::npos) << line;
     EXPECT_EQ(g.readyz(), 503);
     // Requests are still answered: within --redis-timeout, failing open.
-    const answer a = ask(g.port, "someone");
+    const keyed_answer a = get_as(g.port, "someone");
     EXPECT_EQ(a.status, 200);
     EXPECT_FALSE(a.counted);
     EXPECT_TRUE(g.proc.running());

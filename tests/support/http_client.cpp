@@ -154,4 +154,10 @@ std::string statuses(unsigned short port, int n) {
     return out;
 }
 
+keyed_answer get_as(unsigned short port, const std::string& api_key) {
+    auto r = http_get(port, "/", "X-Api-Key: " + api_key + "\r\n");
+    if (!r) return {};
+    return {r->status, !r->header("x-ratelimit-remaining").empty()};
+}
+
 }  // namespace sluice::test

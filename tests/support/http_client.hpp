@@ -57,4 +57,12 @@ std::optional<http_response> http_get(unsigned short port, const std::string& pa
 // for a request without an answer.
 std::string statuses(unsigned short port, int n);
 
+// One GET / as the client `api_key` (X-Api-Key): its status, and whether the gateway counted it
+// (a fail-open 200 carries no X-RateLimit-Remaining). Status 0: no answer.
+struct keyed_answer {
+    int status = 0;
+    bool counted = false;
+};
+keyed_answer get_as(unsigned short port, const std::string& api_key);
+
 }  // namespace sluice::test

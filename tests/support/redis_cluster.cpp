@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "resp/cluster_slot.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace sluice::test {
 
@@ -183,21 +184,7 @@ std::size_t redis_cluster::first_alive() const {
 }
 
 std::string redis_cluster::cli(std::size_t node, const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {"-h", "127.0.0.1", "-p", std::to_string(port(node))};
-    argv.insert(argv.end(), args.begin(), args.end());
-    // stderr captured and dropped: "Could not connect" while a node starts is expected.
-    process p("/usr/bin/redis-cli", argv, /*capture_stdout=*/true, /*capture_stderr=*/true);
-    std::string out;
-    for (;;) {
-        bool ok = false;
-        std::string line = p.read_line(10s, &ok);
-        if (!ok) break;
-        out += line + "\n";
-    }
-    p.wait(5s);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-        out.pop_back();
-    return out;
+    return redis_cli(port(node), args);
 }
 
 reply redis_cluster::call(std::size_t node, const std::vector<std::string>& args) const {

@@ -3,8 +3,6 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/redis_server.hpp"
+
 namespace sluice::test {
 
 namespace {
@@ -20,35 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto poll_interval = 50ms;
-
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'')
-            out += "'\\''";
-        else
-            out += c;
-    }
-    return out + "'";
-}
-
-std::string run_cli(unsigned short port, const std::vector<std::string>& args) {
-    std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port);
-    for (const auto& a : args)
-        cmd += " " + shell_quote(a);
-    cmd += " 2>/dev/null";
-    std::string out;
-    if (FILE* f = ::popen(cmd.c_str(), "r")) {
-        std::array<char, 4096> buf{};
-        std::size_t n;
-        while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
-            out.append(buf.data(), n);
-        ::pclose(f);
-    }
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-        out.pop_back();
-    return out;
-}
 
 std::vector<std::string> lines_of(const std::string& s) {
     std::vector<std::string> out;
@@ -175,12 +146,12 @@ std::string redis_sentinel::sentinel_log(std::size_t i) const {
 }
 
 std::string redis_sentinel::cli(std::size_t node, const std::vector<std::string>& args) const {
-    return run_cli(node_port(node), args);
+    return redis_cli(node_port(node), args);
 }
 
 std::string redis_sentinel::sentinel_cli(std::size_t i,
                                          const std::vector<std::string>& args) const {
-    return run_cli(sentinel_port(i), args);
+    return redis_cli(sentinel_port(i), args);
 }
 
 std::string redis_sentinel::role(std::size_t node) const {

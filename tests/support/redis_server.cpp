@@ -82,9 +82,10 @@ void redis_server::wait_ready(std::chrono::milliseconds timeout) {
     throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
 }
 
-std::string redis_server::cli(const std::vector<std::string>& args) const {
-    std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port_);
-    if (!password_.empty()) cmd += " --no-auth-warning -a " + shell_quote(password_);
+std::string redis_cli(unsigned short port, const std::vector<std::string>& args,
+                      const std::string& password) {
+    std::string cmd = "redis-cli -h 127.0.0.1 -p " + std::to_string(port);
+    if (!password.empty()) cmd += " --no-auth-warning -a " + shell_quote(password);
     for (const auto& a : args)
         cmd += " " + shell_quote(a);
     cmd += " 2>/dev/null";
@@ -99,6 +100,10 @@ std::string redis_server::cli(const std::vector<std::string>& args) const {
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
         out.pop_back();
     return out;
+}
+
+std::string redis_server::cli(const std::vector<std::string>& args) const {
+    return redis_cli(port_, args, password_);
 }
 
 }  // namespace sluice::test

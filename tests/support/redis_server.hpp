@@ -8,6 +8,12 @@
 
 namespace sluice::test {
 
+// Runs redis-cli against 127.0.0.1:`port` and returns its stdout, trimmed; stderr is dropped (a
+// node that is still starting says so there). Test setup and checks that must not depend on the
+// client under test.
+std::string redis_cli(unsigned short port, const std::vector<std::string>& args,
+                      const std::string& password = {});
+
 // A real redis-server on a free loopback port, private to one test: no persistence, stopped by
 // PID when the object goes away. restart() keeps the port, so clients can reconnect to it.
 class redis_server {
