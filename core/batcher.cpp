@@ -44,7 +44,7 @@ batcher::batcher(resp::connection& redis, resp::cluster_client* cluster, const r
       max_in_flight_{max_in_flight},
       timeout_{timeout},
       metrics_{metrics} {
-    if (cluster_ != nullptr) open_by_slot_.reserve(max_batch_checks);
+    open_.reserve(cluster_ != nullptr ? max_batch_checks : 1);
 }
 
 batcher::~batcher() = default;
@@ -63,36 +63,40 @@ batcher::batch* batcher::acquire() {
     return b;
 }
 
+namespace {
+
+// A parked batch's leader's wake-up, taken out of the batch so it can be called or posted.
+template <class Batch>
+auto take_wake(Batch& b) {
+    auto wake = std::move(*b.wake);
+    b.wake.reset();
+    return wake;
+}
+
+}  // namespace
+
 batcher::batch* batcher::open_for(std::uint16_t slot) noexcept {
-    if (cluster_ == nullptr) return open_;
-    for (batch* b : open_by_slot_) {
+    for (batch* b : open_) {
         if (b->slot == slot) return b;
     }
     return nullptr;
 }
 
 bool batcher::is_open(const batch& b) const noexcept {
-    if (cluster_ == nullptr) return open_ == &b;
-    return std::find(open_by_slot_.begin(), open_by_slot_.end(), &b) != open_by_slot_.end();
+    return std::find(open_.begin(), open_.end(), &b) != open_.end();
 }
 
 void batcher::seal(batch& b) {
-    if (cluster_ == nullptr) {
-        if (open_ == &b) open_ = nullptr;
-    } else {
-        const auto at = std::find(open_by_slot_.begin(), open_by_slot_.end(), &b);
-        if (at != open_by_slot_.end()) {
-            *at = open_by_slot_.back();
-            open_by_slot_.pop_back();
-        }
+    const auto at = std::find(open_.begin(), open_.end(), &b);
+    if (at != open_.end()) {
+        *at = open_.back();
+        open_.pop_back();
     }
     if (parked_ == &b) {
         // Sealed, it cannot grow: nothing left to wait for. Posted, not resumed here: the
         // request sealing it is still joining (or starting the next batch).
         parked_ = nullptr;
-        auto wake = std::move(*b.wake);
-        b.wake.reset();
-        asio::post(std::move(wake));
+        asio::post(take_wake(b));
     }
 }
 
@@ -113,11 +117,7 @@ asio::awaitable<batch_outcome> batcher::decide(std::span<batch_check> checks) {
         mine = acquire();
         mine->slot = slot;
         mine->deadline = std::chrono::steady_clock::now() + timeout_;
-        if (cluster_ == nullptr) {
-            open_ = mine;
-        } else {
-            open_by_slot_.push_back(mine);
-        }
+        open_.push_back(mine);
     }
     batch& b = *mine;
     for (batch_check& c : checks)
@@ -182,9 +182,7 @@ void batcher::wake_parked() {
     parked_ = nullptr;
     // Resumed here, so it is on the wire in the same write as the requests the replies just read
     // make. Its followers all joined in earlier turns and are suspended.
-    auto wake = std::move(*b->wake);
-    b->wake.reset();
-    std::move(wake)();
+    take_wake (*b)();
 }
 
 asio::awaitable<batch_outcome> batcher::send(batch& b) {
@@ -197,9 +195,7 @@ asio::awaitable<batch_outcome> batcher::send(batch& b) {
     }
     b.encoder.encode(decide_, b.request);
     metrics_.observe_batch(b.encoder.checks());
-    metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) + 1,
-                                     std::memory_order_relaxed);
-    ++in_flight_;
+    metrics_.batches_in_flight.store(++in_flight_, std::memory_order_relaxed);
     batch_reader reader{b.encoder.added()};
     if (cluster_ != nullptr) {
         outcome.ec = co_await cluster_->exec(decide_, b.request, b.slot, reader, b.deadline);
@@ -207,10 +203,8 @@ asio::awaitable<batch_outcome> batcher::send(batch& b) {
         outcome.ec = co_await redis_.exec(decide_, b.request, reader, b.deadline - outcome.sent);
     }
     if (!outcome.ec) reader.finish();
-    --in_flight_;
+    metrics_.batches_in_flight.store(--in_flight_, std::memory_order_relaxed);
     wake_parked();
-    metrics_.batches_in_flight.store(metrics_.batches_in_flight.load(std::memory_order_relaxed) - 1,
-                                     std::memory_order_relaxed);
     metrics_.decision_latency.observe(std::chrono::steady_clock::now() - outcome.sent,
                                       b.encoder.checks());
     co_return outcome;

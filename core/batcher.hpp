@@ -89,8 +89,9 @@ class batcher {
     std::size_t max_in_flight_;
     std::chrono::milliseconds timeout_;
     shard_metrics& metrics_;
-    batch* open_ = nullptr;             // the batch this turn's checks join, if any
-    std::vector<batch*> open_by_slot_;  // on a cluster: one per slot instead
+    // The batches this turn's checks join: one per slot at most (without a cluster every check is
+    // slot 0, so one in all).
+    std::vector<batch*> open_;
     std::size_t in_flight_ = 0;
     // The open batch, when its leader waits for room on the wire: only an open batch waits, and
     // there is one open batch at a time.

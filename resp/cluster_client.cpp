@@ -87,12 +87,13 @@ const connection& cluster_client::connection_of(std::size_t i) const noexcept {
     return links_[i]->conn;
 }
 
-cluster_client::link* cluster_client::link_for(std::string_view host, std::uint16_t port) {
+std::uint16_t cluster_client::link_for(std::string_view host, std::uint16_t port) {
     const std::size_t n = link_count_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) {
-        if (links_[i]->port == port && links_[i]->host == host) return links_[i].get();
+        if (links_[i]->port == port && links_[i]->host == host)
+            return static_cast<std::uint16_t>(i);
     }
-    if (n == max_links || stopping_) return nullptr;
+    if (n == max_links || stopping_) return no_link;
     connection_config c = cfg_.node;
     c.host = std::string(host);
     c.port = port;
@@ -115,12 +116,15 @@ cluster_client::link* cluster_client::link_for(std::string_view host, std::uint1
     if (started_) l->conn.start();
     links_[n] = std::move(l);
     link_count_.store(n + 1, std::memory_order_release);
-    return links_[n].get();
+    return static_cast<std::uint16_t>(n);
+}
+
+cluster_client::link* cluster_client::link_at(std::uint16_t i) noexcept {
+    return i == no_link ? nullptr : links_[i].get();
 }
 
 cluster_client::link* cluster_client::route(std::uint16_t slot) noexcept {
-    const std::uint16_t i = slot < cluster_slots ? route_[slot] : no_link;
-    return i == no_link ? nullptr : links_[i].get();
+    return link_at(slot < cluster_slots ? route_[slot] : no_link);
 }
 
 void cluster_client::start() {
@@ -233,13 +237,9 @@ void cluster_client::install(const slot_map& map, const link& answered) {
     std::vector<std::uint16_t> link_of(map.nodes().size(), no_link);
     for (const cluster_shard& shard : map.shards()) {
         const cluster_node& node = map.nodes()[shard.primary];
-        link* l = link_for(
+        link_of[shard.primary] = link_for(
             node.host.empty() ? std::string_view{answered.host} : std::string_view{node.host},
             node.port);
-        if (l == nullptr) continue;
-        for (std::size_t i = 0; i < link_count_.load(std::memory_order_relaxed); ++i) {
-            if (links_[i].get() == l) link_of[shard.primary] = static_cast<std::uint16_t>(i);
-        }
     }
     for (std::size_t slot = 0; slot < cluster_slots; ++slot) {
         const std::uint16_t p = map.primary_index(static_cast<std::uint16_t>(slot));
@@ -331,19 +331,15 @@ asio::awaitable<std::error_code> cluster_client::run(const script* s, const requ
         switch (catcher.kind) {
             case redirect_kind::moved: {
                 stats_.moved.add();
-                link* target = link_for(host, catcher.port);
-                if (target != nullptr && catcher.slot < cluster_slots) {
-                    for (std::size_t i = 0; i < link_count_.load(std::memory_order_relaxed); ++i) {
-                        if (links_[i].get() == target)
-                            route_[catcher.slot] = static_cast<std::uint16_t>(i);
-                    }
-                }
+                const std::uint16_t target = link_for(host, catcher.port);
+                if (target != no_link && catcher.slot < cluster_slots)
+                    route_[catcher.slot] = target;
                 want_refresh();
                 break;
             }
             case redirect_kind::ask:
                 stats_.ask.add();
-                ask_target = link_for(host, catcher.port);
+                ask_target = link_at(link_for(host, catcher.port));
                 break;
             case redirect_kind::tryagain:
                 stats_.tryagain.add();

@@ -129,7 +129,9 @@ class cluster_client {
 
     const connection& connection_of(std::size_t i) const noexcept;
 
-    link* link_for(std::string_view host, std::uint16_t port);
+    // The index of the link to host:port, made (and started) if new; no_link past max_links.
+    std::uint16_t link_for(std::string_view host, std::uint16_t port);
+    link* link_at(std::uint16_t i) noexcept;
     link* route(std::uint16_t slot) noexcept;
     void want_refresh() noexcept;
     asio::awaitable<void> refresher();

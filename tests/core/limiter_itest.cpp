@@ -110,12 +110,7 @@ struct fixture {
     }
 
     // EVALSHA calls the server has run (INFO commandstats).
-    long long evalsha_calls() const {
-        const std::string info = srv.cli({"INFO", "commandstats"});
-        const auto at = info.find("cmdstat_evalsha:calls=");
-        if (at == std::string::npos) return 0;
-        return std::stoll(info.substr(at + 22));
-    }
+    long long evalsha_calls() const { return test::evalsha_calls(srv.port()); }
 
     std::uint64_t batches() const {
         std::uint64_t n = 0;

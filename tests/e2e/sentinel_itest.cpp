@@ -9,7 +9,6 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_sentinel.hpp"
+#include "tests/support/redis_server.hpp"
 #include "tests/support/sluice_gateway.hpp"
 
 namespace sluice::test {
@@ -35,15 +35,6 @@ gateway_options options_on(const redis_sentinel& s, const std::string& master) {
 
 std::string log_key(const std::string& client) {
     return "sluice:{key:" + client + "}:log";
-}
-
-// EVALSHA calls a node has run for its own clients (a replica applies a script's effects, not
-// the EVALSHA: what it replicates does not count here).
-long long evalsha_calls(const redis_sentinel& s, std::size_t node) {
-    static const std::regex calls(R"(cmdstat_evalsha:calls=(\d+))");
-    const std::string stats = s.cli(node, {"INFO", "commandstats"});
-    std::smatch m;
-    return std::regex_search(stats, m, calls) ? std::stoll(m[1]) : 0;
 }
 
 std::string read_text(const std::string& path) {
@@ -128,15 +119,15 @@ TEST(Sentinel, FindsThePrimaryAndFollowsAFailover) {
     EXPECT_EQ(lines_with(g.proc, new_at), 2u);
 
     // The old primary, now a replica, never receives the gateway's writes again.
-    const long long old_before = evalsha_calls(s, 0);
-    const long long new_before = evalsha_calls(s, 1);
+    const long long old_before = evalsha_calls(s.node_port(0));
+    const long long new_before = evalsha_calls(s.node_port(1));
     for (int i = 0; i < 20; ++i) {
         const keyed_answer after = get_as(g.port, "after" + std::to_string(i));
         EXPECT_EQ(after.status, 200);
         EXPECT_TRUE(after.counted) << i;
     }
-    EXPECT_EQ(evalsha_calls(s, 0), old_before) << "the demoted primary was written to";
-    EXPECT_GE(evalsha_calls(s, 1) - new_before, 1);
+    EXPECT_EQ(evalsha_calls(s.node_port(0)), old_before) << "the demoted primary was written to";
+    EXPECT_GE(evalsha_calls(s.node_port(1)) - new_before, 1);
     // And the limit holds on the new primary.
     std::string statuses;
     for (int i = 0; i < 6; ++i)

@@ -7,21 +7,14 @@
 #include "resp/adapter.hpp"
 #include "resp/error.hpp"
 #include "resp/parser.hpp"
+#include "tests/resp/resp_text.hpp"
 
 namespace sluice::resp {
 namespace {
 
 using namespace std::string_literals;
 
-std::string arr(std::size_t n) {
-    return "*" + std::to_string(n) + "\r\n";
-}
-std::string push(std::size_t n) {
-    return ">" + std::to_string(n) + "\r\n";
-}
-std::string bulk(std::string_view s) {
-    return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
-}
+using namespace resp_text;
 
 // Feeds every reply in `wire` to `a`, as the connection does; false on a parse error.
 bool feed(std::string_view wire, adapter a) {

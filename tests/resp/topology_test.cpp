@@ -9,27 +9,14 @@
 #include "resp/adapter.hpp"
 #include "resp/error.hpp"
 #include "resp/parser.hpp"
+#include "tests/resp/resp_text.hpp"
 
 namespace sluice::resp {
 namespace {
 
 using namespace std::string_literals;
 
-// --- RESP text, written by hand so each test shows the shape it feeds -------------------------
-
-std::string arr(std::size_t n) {
-    return "*" + std::to_string(n) + "\r\n";
-}
-std::string map(std::size_t pairs) {
-    return "%" + std::to_string(pairs) + "\r\n";
-}
-std::string bulk(std::string_view s) {
-    return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
-}
-std::string num(long long v) {
-    return ":" + std::to_string(v) + "\r\n";
-}
-const std::string nil = "_\r\n";
+using namespace resp_text;
 
 // A map in RESP3, or the flat key/value array RESP2 sends for it.
 std::string kv(bool resp3, std::size_t pairs) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace sluice::test {
@@ -100,6 +101,13 @@ std::string redis_cli(unsigned short port, const std::vector<std::string>& args,
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
         out.pop_back();
     return out;
+}
+
+long long evalsha_calls(unsigned short port, const std::string& password) {
+    const std::string info = redis_cli(port, {"INFO", "commandstats"}, password);
+    constexpr std::string_view field = "cmdstat_evalsha:calls=";
+    const auto at = info.find(field);
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
 }
 
 std::string redis_server::cli(const std::vector<std::string>& args) const {

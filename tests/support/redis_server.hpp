@@ -14,6 +14,10 @@ namespace sluice::test {
 std::string redis_cli(unsigned short port, const std::vector<std::string>& args,
                       const std::string& password = {});
 
+// EVALSHA calls the server at `port` has run for its clients (INFO commandstats). A replica
+// applies a script's effects, not the EVALSHA: what it replicates does not count.
+long long evalsha_calls(unsigned short port, const std::string& password = {});
+
 // A real redis-server on a free loopback port, private to one test: no persistence, stopped by
 // PID when the object goes away. restart() keeps the port, so clients can reconnect to it.
 class redis_server {
